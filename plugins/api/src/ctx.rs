@@ -56,6 +56,29 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A query for `name`/`qtype` (class IN) from `src`, with RD set and no EDNS, in the
+    /// root zone: what tests and internal probes start from.
+    pub fn new(query: Query, src: SocketAddr, protocol: Protocol) -> Self {
+        let mut metadata = Metadata::new(
+            0,
+            hickory_proto::op::MessageType::Query,
+            hickory_proto::op::OpCode::Query,
+        );
+        metadata.recursion_desired = true;
+        Self {
+            metadata,
+            query,
+            edns: None,
+            src,
+            local: SocketAddr::from(([127, 0, 0, 1], 53)),
+            protocol,
+            request_size: 0,
+            zone: Arc::from("."),
+            server: Arc::from("dns://:53"),
+            start: Instant::now(),
+        }
+    }
+
     /// The question's name as the client wrote it.
     pub fn qname(&self) -> &Name {
         self.query.name()
@@ -78,8 +101,6 @@ impl Ctx {
 
     /// The largest UDP answer the client accepts (512 without EDNS).
     pub fn udp_payload(&self) -> u16 {
-        self.edns
-            .as_ref()
-            .map_or(512, |e| e.max_payload().max(512))
+        self.edns.as_ref().map_or(512, |e| e.max_payload().max(512))
     }
 }

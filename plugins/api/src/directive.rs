@@ -86,7 +86,8 @@ impl Directive {
 
     /// An error at the directive's name.
     pub fn error(&self, message: impl Into<String>) -> ConfigError {
-        self.name.error(format!("{}: {}", self.name.text, message.into()))
+        self.name
+            .error(format!("{}: {}", self.name.text, message.into()))
     }
 
     /// Checks that the line has between `min` and `max` arguments.

@@ -63,7 +63,11 @@ mod tests {
         let ft = Fallthrough::parse(&directive(&["in-addr.arpa", "ip6.arpa"])).unwrap();
         assert!(ft.through(&Name::from_ascii("1.0.0.10.In-Addr.Arpa.").unwrap()));
         assert!(!ft.through(&Name::from_ascii("web.default.svc.cluster.local.").unwrap()));
-        assert!(Fallthrough::parse(&directive(&[])).unwrap().through(&Name::root()));
+        assert!(
+            Fallthrough::parse(&directive(&[]))
+                .unwrap()
+                .through(&Name::root())
+        );
         assert!(!Fallthrough::default().through(&Name::root()));
     }
 }

@@ -35,6 +35,5 @@ pub fn duration_buckets() -> impl Iterator<Item = f64> {
 
 /// CoreDNS's buckets for request and response sizes, in bytes.
 pub const SIZE_BUCKETS: [f64; 14] = [
-    0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0, 16e3, 32e3, 48e3,
-    64e3,
+    0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0, 16e3, 32e3, 48e3, 64e3,
 ];

@@ -26,7 +26,8 @@ impl Response {
         let mut metadata = Metadata::response_from_request(&ctx.metadata);
         metadata.message_type = MessageType::Response;
         metadata.response_code = rcode;
-        let mut message = Message::new(ctx.metadata.id, MessageType::Response, ctx.metadata.op_code);
+        let mut message =
+            Message::new(ctx.metadata.id, MessageType::Response, ctx.metadata.op_code);
         message.metadata = metadata;
         Self { message, writer }
     }
