@@ -1,1 +1,230 @@
-fn main() {}
+//! The `clusterdns` command: arguments, logging, signals. Everything else is in the library.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clusterdns::{Options, Server, registry};
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str =
+    "usage: clusterdns [--conf FILE] [--dns-port N] [--check] [--plugins] [--version]
+
+  --conf FILE     the Corefile (default ./Corefile)
+  --dns-port N    port of server blocks whose keys name none (default 53)
+  --udp-workers N UDP sockets and threads per listener (default: one per core)
+  --check         parse the Corefile and build every plugin, print the errors or \"ok\"
+  --plugins       list the plugins compiled in
+  --version       print the version
+
+CoreDNS's spellings -conf, -dns.port, -plugins and -version are accepted too.";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Serve {
+        conf: PathBuf,
+        port: u16,
+        udp_workers: Option<usize>,
+    },
+    Check {
+        conf: PathBuf,
+        port: u16,
+    },
+    Plugins,
+    Version,
+    Help,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut conf = PathBuf::from("Corefile");
+    let mut port = 53u16;
+    let mut check = false;
+    let mut udp_workers = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        // `--conf=FILE` and `-conf FILE` are both accepted, like Go's flag package.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.trim_start_matches('-') {
+            "conf" => conf = PathBuf::from(value("--conf")?),
+            "dns-port" | "dns.port" => {
+                let text = value("--dns-port")?;
+                port = text
+                    .parse()
+                    .map_err(|_| format!("--dns-port: expected a port number, got {text:?}"))?;
+            }
+            "udp-workers" => {
+                let text = value("--udp-workers")?;
+                udp_workers = Some(text.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(
+                    || format!("--udp-workers: expected a positive number, got {text:?}"),
+                )?);
+            }
+            "check" => check = true,
+            "plugins" => return Ok(Command::Plugins),
+            "version" => return Ok(Command::Version),
+            "help" | "h" => return Ok(Command::Help),
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    Ok(if check {
+        Command::Check { conf, port }
+    } else {
+        Command::Serve {
+            conf,
+            port,
+            udp_workers,
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let command = match parse_args(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("clusterdns: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("clusterdns-{}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Plugins => {
+            println!(
+                "Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:"
+            );
+            for name in registry::compiled_in() {
+                println!("  dns.{name}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Check { conf, port } => match clusterdns::check(&conf, port) {
+            Ok(()) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for error in errors {
+                    eprintln!("{error}");
+                }
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve {
+            conf,
+            port,
+            udp_workers,
+        } => serve(conf, port, udp_workers),
+    }
+}
+
+fn serve(conf: PathBuf, port: u16, udp_workers: Option<usize>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("clusterdns")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("clusterdns: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let mut options = Options::new(conf);
+        options.dns_port = port;
+        if let Some(workers) = udp_workers {
+            options.listener.udp_workers = workers;
+        }
+        let server = match Server::start(&options).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("clusterdns: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!("clusterdns-{} started", env!("CARGO_PKG_VERSION"));
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Waits for SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers, only Ctrl-C through tokio is left.
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn coredns_spellings_work() {
+        assert_eq!(
+            parse(&["-conf", "/etc/coredns/Corefile", "-dns.port", "1053"]),
+            Ok(Command::Serve {
+                conf: "/etc/coredns/Corefile".into(),
+                port: 1053,
+                udp_workers: None
+            })
+        );
+        assert_eq!(
+            parse(&["--conf=x", "--dns-port", "5353", "--check"]),
+            Ok(Command::Check {
+                conf: "x".into(),
+                port: 5353
+            })
+        );
+        assert_eq!(parse(&["-plugins"]), Ok(Command::Plugins));
+        assert!(matches!(
+            parse(&["--udp-workers", "1"]),
+            Ok(Command::Serve {
+                udp_workers: Some(1),
+                ..
+            })
+        ));
+        assert!(parse(&["--udp-workers", "0"]).is_err());
+        assert_eq!(parse(&["--version"]), Ok(Command::Version));
+        assert!(parse(&["--dns-port", "x"]).is_err());
+        assert!(parse(&["--conf"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+    }
+}

@@ -9,7 +9,9 @@
 //! - [`SetupCtx`]: what a plugin may register with the server while it is built
 //!   (HTTP routes, listen addresses, the lameduck delay);
 //! - [`Readiness`], [`metrics`] and [`Fallthrough`]: shared helpers.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod addr;
 mod ctx;
 mod directive;
 mod fallthrough;
@@ -18,8 +20,11 @@ mod plugin;
 mod readiness;
 mod response;
 mod setup;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod zone;
 
+pub use addr::listen_addr;
 pub use ctx::{Ctx, Protocol};
 pub use directive::{ConfigError, Directive, Token, parse_duration};
 pub use fallthrough::Fallthrough;

@@ -37,3 +37,23 @@ pub fn duration_buckets() -> impl Iterator<Item = f64> {
 pub const SIZE_BUCKETS: [f64; 14] = [
     0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0, 16e3, 32e3, 48e3, 64e3,
 ];
+
+/// A label value shared without copying: the server and zone labels are the same few
+/// strings for every query, so they are reference-counted rather than cloned.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label(pub std::sync::Arc<str>);
+
+impl From<&str> for Label {
+    fn from(value: &str) -> Self {
+        Self(std::sync::Arc::from(value))
+    }
+}
+
+impl prometheus_client::encoding::EncodeLabelValue for Label {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, &self.0)
+    }
+}

@@ -1,1 +1,56 @@
+//! The `prometheus` plugin: exports the process's metrics over HTTP.
+//!
+//! It adds nothing to the query chain. It asks the server to serve `/metrics` with the
+//! process-wide registry in OpenMetrics text, and marks its server block so the server
+//! records CoreDNS's per-query metrics (`coredns_dns_requests_total`, ...) for it. See
+//! the crate's README.
 
+// Tests may unwrap; the non-test build of the crate is still checked for it.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod build_info;
+
+use std::sync::Arc;
+
+use clusterdns_api::{ConfigError, Directive, HttpReply, HttpRoute, Plugin, SetupCtx};
+
+/// CoreDNS's default listen address for `/metrics`.
+pub const DEFAULT_ADDR: &str = "localhost:9153";
+/// The path of the endpoint.
+pub const PATH: &str = "/metrics";
+/// What `/metrics` answers: the text the registry encodes is OpenMetrics.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Reads `prometheus [ADDRESS]`, registers the `/metrics` route and turns on the
+/// per-query metrics of the block.
+pub fn setup(
+    directive: &Directive,
+    ctx: &mut SetupCtx,
+) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
+    directive.arg_count(0, 1)?;
+    directive.no_block()?;
+    let addr = match directive.args.first() {
+        Some(token) => clusterdns_api::listen_addr(token, "prometheus")?,
+        None => DEFAULT_ADDR.to_owned(),
+    };
+    build_info::register();
+    ctx.metrics = true;
+    ctx.http_routes.push(HttpRoute {
+        addr,
+        path: PATH,
+        handler: Arc::new(handle),
+    });
+    Ok(None)
+}
+
+/// Answers one `/metrics` scrape.
+fn handle() -> HttpReply {
+    HttpReply {
+        status: 200,
+        content_type: CONTENT_TYPE,
+        body: clusterdns_api::metrics::encode_text(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

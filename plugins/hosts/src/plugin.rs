@@ -1,0 +1,157 @@
+//! The `hosts` plugin in the query chain.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clusterdns_api::proto::op::ResponseCode;
+use clusterdns_api::proto::rr::rdata::{A, AAAA, PTR};
+use clusterdns_api::proto::rr::{Name, RData, Record, RecordType};
+use clusterdns_api::zone::is_subdomain;
+use clusterdns_api::{BoxFuture, Ctx, Fallthrough, Next, Plugin, PluginError, Response};
+
+use crate::map::normalize_ip;
+use crate::source::HostsSource;
+use crate::watcher;
+
+/// The rcode for a name in the plugin's zones that has no entry, when fallthrough
+/// does not cover it. CoreDNS answers SERVFAIL here (it has no SOA for a proper
+/// NXDOMAIN); this server answers NXDOMAIN, see the README.
+const NOT_FOUND: ResponseCode = ResponseCode::NXDomain;
+
+/// Answers A, AAAA and PTR queries from a hosts file and inline entries.
+pub struct Hosts {
+    source: Arc<HostsSource>,
+    zones: Vec<Name>,
+    ttl: u32,
+    reload: Duration,
+    fallthrough: Fallthrough,
+    fallthrough_unsupported: bool,
+    watching: AtomicBool,
+}
+
+/// What to do with a query.
+enum Outcome {
+    Answer(Response),
+    Next,
+}
+
+impl Hosts {
+    pub(crate) fn new(
+        source: Arc<HostsSource>,
+        zones: Vec<Name>,
+        ttl: u32,
+        reload: Duration,
+        fallthrough: Fallthrough,
+        fallthrough_unsupported: bool,
+    ) -> Self {
+        Self {
+            source,
+            zones,
+            ttl,
+            reload,
+            fallthrough,
+            fallthrough_unsupported,
+            watching: AtomicBool::new(false),
+        }
+    }
+
+    /// Starts the file watcher once, as soon as a Tokio runtime is at hand: setup may
+    /// run outside one, and every query runs inside one.
+    pub(crate) fn ensure_watcher(&self) {
+        if self.reload.is_zero() || self.watching.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.watching.swap(true, Ordering::SeqCst) {
+            watcher::spawn(&runtime, Arc::downgrade(&self.source), self.reload);
+        }
+    }
+
+    fn decide(&self, ctx: &Ctx) -> Outcome {
+        let qname = ctx.qname();
+        let qtype = ctx.qtype();
+        // Reverse names need not be in the zones: PTR answers come from the entries.
+        if qtype == RecordType::PTR {
+            return self.reverse(ctx);
+        }
+        if !self.zones.iter().any(|zone| is_subdomain(qname, zone)) {
+            return Outcome::Next;
+        }
+        let key = qname.to_lowercase();
+        let Some(addrs) = self.source.lookup(&key) else {
+            return self.not_found(ctx);
+        };
+        let data: Vec<RData> = match qtype {
+            RecordType::A => addrs.v4.iter().map(|ip| RData::A(A(*ip))).collect(),
+            RecordType::AAAA => addrs.v6.iter().map(|ip| RData::AAAA(AAAA(*ip))).collect(),
+            _ if self.fallthrough_unsupported && self.fallthrough.through(qname) => {
+                return Outcome::Next;
+            }
+            _ => Vec::new(),
+        };
+        // An empty answer here is NODATA: the name exists, only not with this type.
+        Outcome::Answer(self.answer(ctx, data))
+    }
+
+    fn reverse(&self, ctx: &Ctx) -> Outcome {
+        let names = reverse_address(ctx.qname())
+            .map(|ip| self.source.names_of(ip))
+            .unwrap_or_default();
+        if names.is_empty() {
+            // As in CoreDNS, an unknown address goes on whatever `fallthrough` says:
+            // reverse zones are usually served by a later plugin.
+            return Outcome::Next;
+        }
+        let data = names.into_iter().map(|n| RData::PTR(PTR(n))).collect();
+        Outcome::Answer(self.answer(ctx, data))
+    }
+
+    fn not_found(&self, ctx: &Ctx) -> Outcome {
+        if self.fallthrough.through(ctx.qname()) {
+            return Outcome::Next;
+        }
+        Outcome::Answer(Response::authoritative(ctx, "hosts", NOT_FOUND, Vec::new()))
+    }
+
+    /// An authoritative NOERROR answer whose owner is the query name as the client
+    /// wrote it: some clients compare it case-sensitively with their question.
+    fn answer(&self, ctx: &Ctx, data: Vec<RData>) -> Response {
+        let records = data
+            .into_iter()
+            .map(|rdata| Record::from_rdata(ctx.qname().clone(), self.ttl, rdata))
+            .collect();
+        Response::authoritative(ctx, "hosts", ResponseCode::NoError, records)
+    }
+}
+
+/// The address a full `in-addr.arpa`/`ip6.arpa` name stands for; `None` for anything
+/// else, including partial reverse names such as `10.in-addr.arpa.`.
+fn reverse_address(name: &Name) -> Option<IpAddr> {
+    let net = name.parse_arpa_name().ok()?;
+    if net.prefix_len() != net.max_prefix_len() {
+        return None;
+    }
+    Some(normalize_ip(net.addr()))
+}
+
+impl Plugin for Hosts {
+    fn name(&self) -> &'static str {
+        "hosts"
+    }
+
+    fn serve<'a>(
+        &'a self,
+        ctx: &'a mut Ctx,
+        next: Next<'a>,
+    ) -> BoxFuture<'a, Result<Response, PluginError>> {
+        self.ensure_watcher();
+        match self.decide(ctx) {
+            Outcome::Answer(response) => Box::pin(async move { Ok(response) }),
+            Outcome::Next => next.run(ctx),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! From parsed server blocks to what the server runs: chains, listeners, HTTP routes.
+//!
+//! Blocks on the same port and listen addresses share one listener, which routes each
+//! query to the block with the longest matching zone. A block whose keys name several
+//! ports is served on each of them.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clusterdns_api::metrics::Label;
+use clusterdns_api::{ConfigError, HttpRoute, Plugin, Readiness, SetupCtx, Token};
+use hickory_proto::rr::Name;
+
+use crate::config::parse_key;
+use crate::corefile::ServerBlock;
+use crate::metrics::DNS_METRICS;
+use crate::registry::build_chain;
+use crate::server::{Block, Routes};
+
+/// One listener to open.
+pub struct ListenerPlan {
+    /// The address to bind; `None` for every address.
+    pub ip: Option<IpAddr>,
+    /// The port.
+    pub port: u16,
+    /// The metrics label, `dns://:53` or `dns://127.0.0.1:53`.
+    pub label: String,
+    /// The blocks it serves.
+    pub routes: Arc<Routes>,
+}
+
+/// Everything a Corefile asks the server to run.
+pub struct Plan {
+    /// DNS listeners.
+    pub listeners: Vec<ListenerPlan>,
+    /// HTTP endpoints.
+    pub http_routes: Vec<HttpRoute>,
+    /// Lameduck delay on SIGTERM (the longest any block asks for).
+    pub lameduck: Option<Duration>,
+    /// Every chain plugin, for readiness.
+    pub plugins: Vec<Arc<dyn Plugin>>,
+}
+
+/// A block after its plugins were built, before grouping into listeners.
+struct BuiltBlock {
+    by_port: BTreeMap<u16, Vec<(Name, Token)>>,
+    block_chain: Vec<Arc<dyn Plugin>>,
+    names: Vec<&'static str>,
+    bind: Vec<IpAddr>,
+    metrics: bool,
+}
+
+/// Builds every plugin of every block and groups the blocks into listeners. All errors
+/// are returned, not only the first.
+pub fn plan(
+    blocks: &[ServerBlock],
+    corefile: &Path,
+    default_port: u16,
+    readiness: &Arc<Readiness>,
+) -> Result<Plan, Vec<ConfigError>> {
+    let base_dir = corefile.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut errors = Vec::new();
+    let mut built = Vec::new();
+    let mut http_routes = Vec::new();
+    let mut lameduck: Option<Duration> = None;
+    let mut plugins = Vec::new();
+    for block in blocks {
+        let mut by_port: BTreeMap<u16, Vec<(Name, Token)>> = BTreeMap::new();
+        for key in &block.keys {
+            match parse_key(key, default_port) {
+                Ok(parsed) => {
+                    for zone in parsed.zones {
+                        by_port
+                            .entry(parsed.port)
+                            .or_default()
+                            .push((zone, key.clone()));
+                    }
+                }
+                Err(error) => errors.push(error),
+            }
+        }
+        let zones: Vec<Name> = by_port.values().flatten().map(|(z, _)| z.clone()).collect();
+        let port = by_port.keys().next().copied().unwrap_or(default_port);
+        let mut ctx = SetupCtx::new(zones, port, base_dir.clone(), readiness.clone());
+        match build_chain(&block.directives, &mut ctx) {
+            Ok(chain) => {
+                let names = chain.iter().map(|(name, _)| *name).collect();
+                let block_chain: Vec<Arc<dyn Plugin>> =
+                    chain.into_iter().map(|(_, plugin)| plugin).collect();
+                plugins.extend(block_chain.iter().cloned());
+                http_routes.append(&mut ctx.http_routes);
+                lameduck = lameduck.max(ctx.lameduck);
+                built.push(BuiltBlock {
+                    by_port,
+                    block_chain,
+                    names,
+                    bind: ctx.bind.clone(),
+                    metrics: ctx.metrics,
+                });
+            }
+            Err(mut block_errors) => errors.append(&mut block_errors),
+        }
+    }
+    let listeners = group_listeners(built, &mut errors);
+    if errors.is_empty() {
+        Ok(Plan {
+            listeners,
+            http_routes,
+            lameduck,
+            plugins,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Groups blocks by (port, listen addresses) and checks that no zone is served twice
+/// on the same listener.
+fn group_listeners(built: Vec<BuiltBlock>, errors: &mut Vec<ConfigError>) -> Vec<ListenerPlan> {
+    type GroupKey = (u16, Vec<IpAddr>);
+    let mut groups: BTreeMap<GroupKey, Vec<Arc<Block>>> = BTreeMap::new();
+    let mut seen: BTreeMap<(GroupKey, Name), ()> = BTreeMap::new();
+    for block in built {
+        let mut bind = block.bind.clone();
+        bind.sort();
+        bind.dedup();
+        for (port, zones) in &block.by_port {
+            let group: GroupKey = (*port, bind.clone());
+            for (zone, key) in zones {
+                if seen.insert((group.clone(), zone.clone()), ()).is_some() {
+                    errors.push(key.error(format!(
+                        "zone {zone} on port {port} is served by more than one server block"
+                    )));
+                }
+            }
+            let label = server_label(&bind, *port);
+            for zone in zones {
+                for name in &block.names {
+                    DNS_METRICS.plugin_enabled(
+                        &Label::from(label.as_str()),
+                        &Label::from(zone.0.to_string().as_str()),
+                        name,
+                    );
+                }
+            }
+            groups.entry(group).or_default().push(Arc::new(Block {
+                zones: zones.iter().map(|(z, _)| z.clone()).collect(),
+                chain: block.block_chain.clone(),
+                metrics: block.metrics,
+            }));
+        }
+    }
+    let mut listeners = Vec::new();
+    for ((port, bind), blocks) in groups {
+        let routes = Arc::new(Routes::new(&blocks));
+        let label = server_label(&bind, port);
+        if bind.is_empty() {
+            listeners.push(ListenerPlan {
+                ip: None,
+                port,
+                label,
+                routes,
+            });
+        } else {
+            for ip in bind {
+                listeners.push(ListenerPlan {
+                    ip: Some(ip),
+                    port,
+                    label: label.clone(),
+                    routes: routes.clone(),
+                });
+            }
+        }
+    }
+    listeners
+}
+
+/// The `server` label CoreDNS uses: `dns://:53`, or with the bound address.
+fn server_label(bind: &[IpAddr], port: u16) -> String {
+    match bind.first() {
+        None => format!("dns://:{port}"),
+        Some(IpAddr::V6(ip)) => format!("dns://[{ip}]:{port}"),
+        Some(IpAddr::V4(ip)) => format!("dns://{ip}:{port}"),
+    }
+}

@@ -1,0 +1,165 @@
+//! The plugins that exist, their fixed execution order, and how a server block's
+//! directives become a chain.
+//!
+//! As in CoreDNS (`plugin.cfg`), the order in which plugins run is fixed here, not taken
+//! from the Corefile: `cache` always runs before `kubernetes`, `loop` just before
+//! `forward`, whatever order the lines are written in.
+
+use std::sync::Arc;
+
+use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
+
+/// Builds a plugin from its directive. `Ok(None)` for directives that only configure
+/// the server (listen addresses, HTTP endpoints) and take no part in answering.
+pub type SetupFn = fn(&Directive, &mut SetupCtx) -> Result<Option<Arc<dyn Plugin>>, ConfigError>;
+
+/// A built chain: each plugin with its directive name.
+pub type Chain = Vec<(&'static str, Arc<dyn Plugin>)>;
+
+/// A directive the Corefile may use.
+pub struct Entry {
+    /// The directive name.
+    pub name: &'static str,
+    /// How to build it; `None` for CoreDNS plugins this build does not include.
+    pub setup: Option<SetupFn>,
+    /// Whether the directive may appear more than once in a block.
+    pub repeatable: bool,
+}
+
+const fn missing(name: &'static str) -> Entry {
+    Entry {
+        name,
+        setup: None,
+        repeatable: false,
+    }
+}
+
+const fn once(name: &'static str, setup: SetupFn) -> Entry {
+    Entry {
+        name,
+        setup: Some(setup),
+        repeatable: false,
+    }
+}
+
+const fn many(name: &'static str, setup: SetupFn) -> Entry {
+    Entry {
+        name,
+        setup: Some(setup),
+        repeatable: true,
+    }
+}
+
+/// Every directive, in execution order (CoreDNS's `plugin.cfg`).
+pub static PLUGINS: &[Entry] = &[
+    missing("metadata"),
+    missing("geoip"),
+    missing("cancel"),
+    missing("tls"),
+    missing("quic"),
+    missing("timeouts"),
+    missing("multisocket"),
+    missing("reload"),
+    missing("nsid"),
+    missing("bufsize"),
+    many("bind", clusterdns_bind::setup),
+    missing("debug"),
+    missing("trace"),
+    once("ready", clusterdns_ready::setup),
+    once("health", clusterdns_health::setup),
+    missing("pprof"),
+    missing("shed"),
+    once("prometheus", clusterdns_prometheus::setup),
+    once("errors", clusterdns_errors::setup),
+    many("log", clusterdns_log::setup),
+    missing("dnstap"),
+    missing("local"),
+    missing("dns64"),
+    missing("any"),
+    missing("chaos"),
+    once("loadbalance", clusterdns_loadbalance::setup),
+    missing("tsig"),
+    missing("rewrite"),
+    missing("autopath"),
+    missing("acl"),
+    missing("cache"),
+    missing("header"),
+    missing("dnssec"),
+    missing("minimal"),
+    missing("template"),
+    missing("transfer"),
+    once("hosts", clusterdns_hosts::setup),
+    missing("route53"),
+    missing("azure"),
+    missing("clouddns"),
+    missing("k8s_external"),
+    missing("kubernetes"),
+    missing("file"),
+    missing("auto"),
+    missing("secondary"),
+    missing("etcd"),
+    missing("loop"),
+    missing("forward"),
+    missing("grpc"),
+    missing("erratic"),
+    once("whoami", clusterdns_whoami::setup),
+    missing("on"),
+    missing("sign"),
+    missing("view"),
+    missing("nomad"),
+];
+
+/// The directives this build includes, in execution order.
+pub fn compiled_in() -> impl Iterator<Item = &'static str> {
+    PLUGINS.iter().filter(|e| e.setup.is_some()).map(|e| e.name)
+}
+
+/// Builds the chain of one server block. Every directive is checked, so that all
+/// errors of the block are reported at once, not only the first.
+pub fn build_chain(
+    directives: &[Directive],
+    ctx: &mut SetupCtx,
+) -> Result<Chain, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut ordered: Vec<(usize, usize)> = Vec::with_capacity(directives.len());
+    for (line, directive) in directives.iter().enumerate() {
+        let name = directive.name.text.as_str();
+        match PLUGINS.iter().position(|e| e.name == name) {
+            Some(index) => ordered.push((index, line)),
+            None => errors.push(directive.name.error(format!("unknown directive {name:?}"))),
+        }
+    }
+    // Stable: lines of the same directive keep their Corefile order.
+    ordered.sort_by_key(|(index, _)| *index);
+    let mut chain = Vec::new();
+    let mut previous: Option<usize> = None;
+    for (index, line) in ordered {
+        let entry = &PLUGINS[index];
+        let directive = &directives[line];
+        if previous == Some(index) && !entry.repeatable {
+            errors.push(directive.name.error(format!(
+                "plugin {}: this plugin can only be used once per server block",
+                entry.name
+            )));
+            continue;
+        }
+        previous = Some(index);
+        let Some(setup) = entry.setup else {
+            errors.push(directive.name.error(format!(
+                "plugin {} is not compiled into this build of clusterdns",
+                entry.name
+            )));
+            continue;
+        };
+        match setup(directive, ctx) {
+            Ok(Some(plugin)) => chain.push((entry.name, plugin)),
+            Ok(None) => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(chain)
+    } else {
+        Err(errors)
+    }
+}

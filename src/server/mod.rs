@@ -1,0 +1,201 @@
+//! DNS listeners: UDP and TCP on one address and port, serving a set of server blocks.
+//!
+//! - [`codec`]: decode a query, encode an answer (EDNS, truncation, error answers);
+//! - `handler`: packet → block → chain → answer, shared by both transports;
+//! - `udp` + `mmsg`: the batched UDP loop, one thread per `SO_REUSEPORT` socket;
+//! - `tcp`: the TCP front end;
+//! - `routes`: which block serves a name.
+
+pub mod codec;
+mod handler;
+mod mmsg;
+mod routes;
+mod tcp;
+mod udp;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use clusterdns_api::metrics::Label;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use handler::ListenerState;
+pub use routes::{Block, Routes};
+pub use tcp::TcpLimits;
+
+use udp::UdpWorkers;
+
+/// How a listener runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenerOptions {
+    /// UDP sockets (and threads) on the port.
+    pub udp_workers: usize,
+    /// Queries that may wait for I/O at once, per listener.
+    pub max_waiting: usize,
+    /// TCP limits.
+    pub tcp: TcpLimits,
+}
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        Self {
+            udp_workers: std::thread::available_parallelism().map_or(1, usize::from),
+            max_waiting: 4096,
+            tcp: TcpLimits::default(),
+        }
+    }
+}
+
+/// Why a listener could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct ListenError {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// The system's reason.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A running UDP + TCP listener.
+pub struct DnsListener {
+    state: Arc<ListenerState>,
+    udp: UdpWorkers,
+    tcp: JoinHandle<()>,
+    stop: CancellationToken,
+    udp_addr: SocketAddr,
+    tcp_addr: SocketAddr,
+}
+
+impl DnsListener {
+    /// Binds `ip:port` (`None`: every address, IPv6 and IPv4) for UDP and TCP, and starts
+    /// serving `routes`. With port 0 both transports get the same free port.
+    pub fn start(
+        ip: Option<IpAddr>,
+        port: u16,
+        label: &str,
+        routes: Arc<Routes>,
+        options: ListenerOptions,
+        runtime: &Handle,
+    ) -> Result<Self, ListenError> {
+        let (udp_sockets, tcp_listener) = bind_pair(ip, port, options.udp_workers)?;
+        let local_of =
+            |socket: &socket2::Socket| socket.local_addr().ok().and_then(|a| a.as_socket());
+        let udp_addr = udp_sockets
+            .first()
+            .and_then(local_of)
+            .unwrap_or_else(|| SocketAddr::new(ip.unwrap_or(Ipv4Addr::UNSPECIFIED.into()), port));
+        let tcp_addr = tcp_listener.local_addr().unwrap_or(udp_addr);
+        let state = Arc::new(ListenerState {
+            server: Label::from(label),
+            routes: ArcSwap::new(routes),
+            local: udp_addr,
+        });
+        let udp = UdpWorkers::start(
+            udp_sockets,
+            state.clone(),
+            runtime.clone(),
+            options.max_waiting,
+        )
+        .map_err(|source| ListenError {
+            addr: udp_addr,
+            source,
+        })?;
+        let stop = CancellationToken::new();
+        let tcp = {
+            let _enter = runtime.enter();
+            let listener =
+                tokio::net::TcpListener::from_std(tcp_listener).map_err(|source| ListenError {
+                    addr: tcp_addr,
+                    source,
+                })?;
+            runtime.spawn(tcp::serve(
+                listener,
+                state.clone(),
+                options.tcp,
+                stop.clone(),
+            ))
+        };
+        Ok(Self {
+            state,
+            udp,
+            tcp,
+            stop,
+            udp_addr,
+            tcp_addr,
+        })
+    }
+
+    /// The bound UDP address.
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+
+    /// The bound TCP address.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// Serves `routes` from now on; queries already running finish with the old ones.
+    pub fn swap_routes(&self, routes: Arc<Routes>) {
+        self.state.routes.store(routes);
+    }
+
+    /// Stops accepting and answering. UDP workers finish their current batch.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.tcp.await;
+        let udp = self.udp;
+        let _ = tokio::task::spawn_blocking(move || udp.stop()).await;
+    }
+}
+
+/// Binds the UDP sockets and the TCP listener on the same port.
+fn bind_pair(
+    ip: Option<IpAddr>,
+    port: u16,
+    workers: usize,
+) -> Result<(Vec<socket2::Socket>, std::net::TcpListener), ListenError> {
+    let candidates: Vec<IpAddr> = match ip {
+        Some(ip) => vec![ip],
+        // Dual-stack when the host has IPv6, else IPv4 only.
+        None => vec![Ipv6Addr::UNSPECIFIED.into(), Ipv4Addr::UNSPECIFIED.into()],
+    };
+    let mut last_error = None;
+    for ip in candidates {
+        // With port 0, the free UDP port may be taken for TCP: try a few.
+        let attempts = if port == 0 { 20 } else { 1 };
+        for _ in 0..attempts {
+            match bind_once(SocketAddr::new(ip, port), workers.max(1)) {
+                Ok(pair) => return Ok(pair),
+                Err(error) => last_error = Some(error),
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| ListenError {
+        addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
+        source: std::io::Error::other("no address to bind"),
+    }))
+}
+
+fn bind_once(
+    addr: SocketAddr,
+    workers: usize,
+) -> Result<(Vec<socket2::Socket>, std::net::TcpListener), ListenError> {
+    let fail = |addr, source| ListenError { addr, source };
+    let first = udp::bind_socket(addr).map_err(|e| fail(addr, e))?;
+    let bound = first
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or(addr);
+    let mut sockets = vec![first];
+    for _ in 1..workers {
+        sockets.push(udp::bind_socket(bound).map_err(|e| fail(bound, e))?);
+    }
+    let tcp = tcp::bind_listener(bound).map_err(|e| fail(bound, e))?;
+    Ok((sockets, tcp))
+}

@@ -1,0 +1,104 @@
+//! `clusterdns --check`, `--plugins`, `--version`: the real binary.
+
+use std::process::Command;
+
+use crate::support::binary;
+
+/// The Corefile kubeadm installs, unchanged.
+pub const KUBEADM_COREFILE: &str = ".:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf {
+       max_concurrent 1000
+    }
+    cache 30 {
+       disable success cluster.local
+       disable denial cluster.local
+    }
+    loop
+    reload
+    loadbalance
+}
+";
+
+fn check(corefile: &str) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("Corefile");
+    std::fs::write(&path, corefile).unwrap();
+    let output = Command::new(binary())
+        .arg("--check")
+        .arg("--conf")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr =
+        String::from_utf8_lossy(&output.stderr).replace(&*path.to_string_lossy(), "Corefile");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr,
+    )
+}
+
+#[test]
+fn kubeadm_corefile_names_exactly_the_missing_plugins() {
+    let (ok, _, stderr) = check(KUBEADM_COREFILE);
+    let mut missing: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.split("plugin ").nth(1)?.split(' ').next())
+        .collect();
+    missing.sort_unstable();
+    let mut expected: Vec<&str> = ["kubernetes", "forward", "cache", "loop", "reload"]
+        .into_iter()
+        .filter(|name| !clusterdns::registry::compiled_in().any(|c| c == *name))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(ok, expected.is_empty(), "{stderr}");
+    assert_eq!(missing, expected, "{stderr}");
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("Corefile:"),
+            "errors carry their position: {line}"
+        );
+    }
+}
+
+#[test]
+fn check_accepts_a_good_corefile_and_reports_every_error_of_a_bad_one() {
+    let (ok, stdout, _) = check(".:53 {\n    whoami\n}\n");
+    assert!(ok);
+    assert_eq!(stdout.trim(), "ok");
+    let (ok, _, stderr) = check(".:53 {\n    whoami extra\n    nosuchplugin\n}\n");
+    assert!(!ok);
+    assert!(
+        stderr.contains("Corefile:3:5: unknown directive \"nosuchplugin\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Corefile:2:"), "{stderr}");
+}
+
+#[test]
+fn plugins_and_version() {
+    let output = Command::new(binary()).arg("-plugins").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "dns.whoami",
+        "dns.hosts",
+        "dns.errors",
+        "dns.log",
+        "dns.health",
+    ] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+    let output = Command::new(binary()).arg("-version").output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("clusterdns-"));
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server, started in-process on loopback port 0 (or as
+//! the real binary), asked real questions over UDP, TCP and HTTP.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod check;
+mod http;
+mod lameduck;
+mod plugins;
+mod protocol;
