@@ -85,7 +85,7 @@ run_one() {
 
 wait_for() {
     for _ in $(seq 100); do
-        kdig +time=1 +tries=1 @127.0.0.1 -p "$1" "$2" A >/dev/null 2>&1 && return 0
+        kdig +timeout=1 +retry=0 @127.0.0.1 -p "$1" "$2" A >/dev/null 2>&1 && return 0
         sleep 0.1
     done
     echo "server on port $1 did not answer" >&2

@@ -1,6 +1,7 @@
 //! The `clusterdns` command: arguments, logging, signals. Everything else is in the library.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -138,6 +139,8 @@ fn serve(conf: PathBuf, port: u16, udp_workers: Option<usize>) -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

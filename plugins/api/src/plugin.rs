@@ -31,6 +31,11 @@ pub trait Plugin: Send + Sync + 'static {
     fn ready(&self) -> bool {
         true
     }
+
+    /// Called once the listeners of the plugin's server block are bound (at start and
+    /// after a reload that built this plugin), with their UDP addresses. `loop` sends
+    /// its probe to them; most plugins need nothing here.
+    fn started(&self, _listen: &[std::net::SocketAddr]) {}
 }
 
 /// The rest of the chain after the current plugin.

@@ -75,6 +75,9 @@ pub struct SetupCtx {
     pub lameduck: Option<Duration>,
     /// Whether the block records CoreDNS's per-query metrics (from `prometheus`).
     pub metrics: bool,
+    /// How often to check the Corefile for changes, and the random spread added to
+    /// each wait (from `reload`).
+    pub reload: Option<(Duration, Duration)>,
 }
 
 impl SetupCtx {
@@ -89,6 +92,7 @@ impl SetupCtx {
             bind: Vec::new(),
             lameduck: None,
             metrics: false,
+            reload: None,
         }
     }
 
