@@ -42,6 +42,8 @@ pub struct Plan {
     pub lameduck: Option<Duration>,
     /// Every chain plugin, for readiness.
     pub plugins: Vec<Arc<dyn Plugin>>,
+    /// Corefile check interval and jitter (`reload`).
+    pub reload: Option<(Duration, Duration)>,
 }
 
 /// A block after its plugins were built, before grouping into listeners.
@@ -66,6 +68,7 @@ pub fn plan(
     let mut built = Vec::new();
     let mut http_routes = Vec::new();
     let mut lameduck: Option<Duration> = None;
+    let mut reload = None;
     let mut plugins = Vec::new();
     for block in blocks {
         let mut by_port: BTreeMap<u16, Vec<(Name, Token)>> = BTreeMap::new();
@@ -93,6 +96,7 @@ pub fn plan(
                 plugins.extend(block_chain.iter().cloned());
                 http_routes.append(&mut ctx.http_routes);
                 lameduck = lameduck.max(ctx.lameduck);
+                reload = reload.or(ctx.reload);
                 built.push(BuiltBlock {
                     by_port,
                     block_chain,
@@ -111,6 +115,7 @@ pub fn plan(
             http_routes,
             lameduck,
             plugins,
+            reload,
         })
     } else {
         Err(errors)

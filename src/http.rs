@@ -66,12 +66,12 @@ impl HttpServers {
         Ok(Self { bound, stop, tasks })
     }
 
-    /// The bound address serving `path` (the first, if several servers serve it).
-    pub fn addr_of(&self, path: &str) -> Option<SocketAddr> {
+    /// Each path served and the bound address serving it.
+    pub fn bound(&self) -> Vec<(&'static str, SocketAddr)> {
         self.bound
             .iter()
-            .find(|(_, p, _)| *p == path)
-            .map(|(_, _, addr)| *addr)
+            .map(|(_, path, addr)| (*path, *addr))
+            .collect()
     }
 
     /// Stops every server.

@@ -10,3 +10,4 @@ mod http;
 mod lameduck;
 mod plugins;
 mod protocol;
+mod reload;
