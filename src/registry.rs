@@ -99,7 +99,7 @@ pub static PLUGINS: &[Entry] = &[
     missing("secondary"),
     missing("etcd"),
     once("loop", clusterdns_loop::setup),
-    missing("forward"),
+    many("forward", clusterdns_forward::setup),
     missing("grpc"),
     missing("erratic"),
     once("whoami", clusterdns_whoami::setup),

@@ -6,8 +6,10 @@
 mod support;
 
 mod check;
+mod forward;
 mod http;
 mod lameduck;
 mod plugins;
 mod protocol;
 mod reload;
+mod tcp;

@@ -1,0 +1,316 @@
+//! The `forward` plugin in the query chain.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use clusterdns_api::proto::op::{Message, ResponseCode};
+use clusterdns_api::proto::rr::Name;
+use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Protocol, Response};
+use tokio::time::Instant;
+
+use crate::config::{ATTEMPTS_PER_UPSTREAM, ForwardConfig};
+use crate::exchange::{Outgoing, Proto};
+use crate::metrics;
+use crate::policy::Selector;
+use crate::upstream::Client;
+
+/// The longest one query is worked on before SERVFAIL: shorter than the 5s a stub
+/// resolver waits before it gives up on an attempt (so the SERVFAIL still reaches it),
+/// long enough for two full attempts at the default read timeout.
+const QUERY_DEADLINE: Duration = Duration::from_millis(4500);
+/// A ceiling on attempts per query even when `max_connect_attempts 0` lifts the cap,
+/// so upstreams that refuse at once cannot make a query spin.
+const ATTEMPTS_CEILING: u32 = 100;
+
+/// Forwards queries for a zone to upstream resolvers.
+pub struct Forward {
+    client: Arc<Client>,
+    from: Name,
+    except: Vec<Name>,
+    selector: Selector,
+    force_tcp: bool,
+    prefer_udp: bool,
+    max_attempts: u32,
+    max_concurrent: Option<usize>,
+    in_flight: AtomicUsize,
+    failover: Vec<ResponseCode>,
+    next: Vec<ResponseCode>,
+    next_on_nodata: bool,
+    failfast: bool,
+}
+
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward")
+            .field("from", &self.from)
+            .field("upstreams", &self.client.upstreams)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Releases a `max_concurrent` slot.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Forward {
+    pub(crate) fn new(config: &ForwardConfig) -> Result<Self, String> {
+        let count = u32::try_from(config.upstreams.len()).unwrap_or(u32::MAX);
+        let max_attempts = match config.max_connect_attempts {
+            None => ATTEMPTS_PER_UPSTREAM.saturating_mul(count),
+            Some(0) => ATTEMPTS_CEILING,
+            Some(n) => n.min(ATTEMPTS_CEILING),
+        };
+        Ok(Self {
+            client: Arc::new(Client::new(config)?),
+            from: config.from.clone(),
+            except: config.except.clone(),
+            selector: Selector::new(config.policy),
+            force_tcp: config.force_tcp,
+            prefer_udp: config.prefer_udp,
+            max_attempts,
+            max_concurrent: config.max_concurrent,
+            in_flight: AtomicUsize::new(0),
+            failover: config.failover.clone(),
+            next: config.next.clone(),
+            next_on_nodata: config.next_on_nodata,
+            failfast: config.failfast,
+        })
+    }
+
+    /// Whether `name` is forwarded: in FROM, and not under an `except` name (FROM
+    /// itself always is).
+    fn handles(&self, name: &Name) -> bool {
+        if !self.from.zone_of(name) {
+            return false;
+        }
+        name.eq_ignore_root(&self.from) || !self.except.iter().any(|e| e.zone_of(name))
+    }
+
+    /// The transport to the upstreams: `force_tcp` wins over `prefer_udp`, and by
+    /// default the client's own.
+    fn proto(&self, client: Protocol) -> Proto {
+        if self.force_tcp {
+            Proto::Tcp
+        } else if self.prefer_udp {
+            Proto::Udp
+        } else {
+            match client {
+                Protocol::Udp => Proto::Udp,
+                Protocol::Tcp => Proto::Tcp,
+            }
+        }
+    }
+
+    /// Takes a `max_concurrent` slot, or `None` when all are taken.
+    fn admit(&self) -> Option<InFlight<'_>> {
+        let count = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        let slot = InFlight(&self.in_flight);
+        match self.max_concurrent {
+            Some(max) if count > max => None,
+            _ => Some(slot),
+        }
+    }
+
+    async fn forward<'a>(
+        &'a self,
+        ctx: &'a mut Ctx,
+        next: Next<'a>,
+    ) -> Result<Response, PluginError> {
+        let Some(slot) = self.admit() else {
+            metrics::max_concurrent_reject();
+            return Ok(Response::new(ctx, "forward", ResponseCode::Refused));
+        };
+        let outgoing = Outgoing::from_ctx(ctx).map_err(|e| self.error(ctx, &e.to_string()))?;
+        let reply = self
+            .resolve(&outgoing, self.proto(ctx.protocol))
+            .await
+            .map_err(|message| self.error(ctx, &message))?;
+        drop(slot);
+        let rcode = reply.metadata.response_code;
+        if self.next.contains(&rcode)
+            || (self.next_on_nodata && rcode == ResponseCode::NoError && reply.answers.is_empty())
+        {
+            return next.run(ctx).await;
+        }
+        let mut message = reply;
+        message.edns = None;
+        message.signature = None;
+        message.metadata.id = ctx.metadata.id;
+        Ok(Response {
+            message,
+            writer: "forward",
+        })
+    }
+
+    fn error(&self, ctx: &Ctx, message: &str) -> PluginError {
+        PluginError::failed(
+            "forward",
+            format!("{} {}: {message}", ctx.qname(), ctx.qtype()),
+        )
+    }
+
+    /// Tries the upstreams in the policy's order until one answers, within
+    /// [`QUERY_DEADLINE`] and `max_attempts` attempts. Down upstreams are skipped;
+    /// when all are down, a random one is tried (unless `failfast`).
+    async fn resolve(&self, outgoing: &Outgoing, proto: Proto) -> Result<Message, String> {
+        let upstreams = &self.client.upstreams;
+        let count = upstreams.len();
+        if count == 0 {
+            return Err("no upstreams".to_owned());
+        }
+        let order = self.selector.order(count);
+        let overall = Instant::now() + QUERY_DEADLINE;
+        let mut attempts = 0;
+        let mut failovers = 0;
+        let mut skipped = 0;
+        let mut position = 0;
+        let mut last_reply: Option<Message> = None;
+        let mut last_error: Option<String> = None;
+        while attempts < self.max_attempts && Instant::now() < overall {
+            if position >= count {
+                position = 0;
+                skipped = 0;
+            }
+            let mut upstream = &upstreams[order[position]];
+            position += 1;
+            if upstream.is_down(self.client.max_fails) {
+                skipped += 1;
+                if skipped < count {
+                    continue;
+                }
+                metrics::healthcheck_broken();
+                if self.failfast {
+                    break;
+                }
+                upstream = &upstreams[rand::random_range(0..count)];
+            }
+            attempts += 1;
+            let start = Instant::now();
+            match self
+                .client
+                .exchange(upstream, outgoing, proto, overall)
+                .await
+            {
+                Ok(reply) => {
+                    upstream.record_success();
+                    let rcode = reply.metadata.response_code;
+                    metrics::request_duration(&upstream.label, rcode, start.elapsed());
+                    if self.failover.contains(&rcode) {
+                        failovers += 1;
+                        if failovers < count {
+                            last_reply = Some(reply);
+                            continue;
+                        }
+                    }
+                    return Ok(reply);
+                }
+                Err(error) => {
+                    tracing::debug!(upstream = %upstream.addr, proto = proto.as_str(), %error, "forward: upstream failed");
+                    self.client.failed(upstream);
+                    last_error = Some(format!(
+                        "upstream {} over {}: {error}",
+                        upstream.addr,
+                        proto.as_str()
+                    ));
+                }
+            }
+        }
+        if let Some(reply) = last_reply {
+            return Ok(reply);
+        }
+        Err(last_error.unwrap_or_else(|| "no healthy upstreams".to_owned()))
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        // Ends the health checks and the idle-connection cleaner.
+        self.client.cancel.cancel();
+    }
+}
+
+impl Plugin for Forward {
+    fn name(&self) -> &'static str {
+        "forward"
+    }
+
+    fn serve<'a>(
+        &'a self,
+        ctx: &'a mut Ctx,
+        next: Next<'a>,
+    ) -> BoxFuture<'a, Result<Response, PluginError>> {
+        if !self.handles(ctx.qname()) {
+            return next.run(ctx);
+        }
+        Box::pin(self.forward(ctx, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clusterdns_api::testing::{directive, setup_ctx};
+
+    fn forward(text: &str) -> Forward {
+        let config = ForwardConfig::parse(&directive(text), &setup_ctx()).unwrap();
+        Forward::new(&config).unwrap()
+    }
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    #[test]
+    fn handles_from_minus_except() {
+        let f = forward("forward Example.org 10.0.0.1 {\nexcept internal.example.org\n}");
+        assert!(f.handles(&name("example.org.")));
+        assert!(f.handles(&name("WWW.EXAMPLE.ORG.")));
+        assert!(!f.handles(&name("example.com.")));
+        assert!(!f.handles(&name("a.Internal.example.org.")));
+        assert!(!f.handles(&name("internal.example.org.")));
+        let f = forward("forward example.org 10.0.0.1 {\nexcept example.org\n}");
+        assert!(
+            f.handles(&name("example.org.")),
+            "FROM itself is always forwarded"
+        );
+        assert!(!f.handles(&name("www.example.org.")));
+    }
+
+    #[test]
+    fn transport_follows_the_options() {
+        let f = forward("forward . 10.0.0.1");
+        assert_eq!(f.proto(Protocol::Udp), Proto::Udp);
+        assert_eq!(f.proto(Protocol::Tcp), Proto::Tcp);
+        let f = forward("forward . 10.0.0.1 {\nprefer_udp\n}");
+        assert_eq!(f.proto(Protocol::Tcp), Proto::Udp);
+        let f = forward("forward . 10.0.0.1 {\nprefer_udp\nforce_tcp\n}");
+        assert_eq!(f.proto(Protocol::Udp), Proto::Tcp);
+    }
+
+    #[test]
+    fn attempts_default_to_two_per_upstream() {
+        assert_eq!(forward("forward . 10.0.0.1 10.0.0.2").max_attempts, 4);
+        let f = forward("forward . 10.0.0.1 {\nmax_connect_attempts 0\n}");
+        assert_eq!(f.max_attempts, ATTEMPTS_CEILING);
+        let f = forward("forward . 10.0.0.1 {\nmax_connect_attempts 3\n}");
+        assert_eq!(f.max_attempts, 3);
+    }
+
+    #[test]
+    fn max_concurrent_slots_are_released() {
+        let f = forward("forward . 10.0.0.1 {\nmax_concurrent 2\n}");
+        let a = f.admit();
+        let b = f.admit();
+        assert!(a.is_some() && b.is_some());
+        assert!(f.admit().is_none());
+        drop(a);
+        assert!(f.admit().is_some());
+        assert_eq!(f.in_flight.load(Ordering::SeqCst), 1);
+    }
+}
