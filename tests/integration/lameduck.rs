@@ -1,25 +1,14 @@
 //! SIGTERM with `health { lameduck }`: the real binary keeps answering for the delay
 //! while `/ready` fails, then exits 0.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::support::{binary, http_get, query, udp};
-
-fn free_port() -> u16 {
-    // A port free for both UDP and TCP right now.
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+use crate::support::{binary, free_port, http_get, query, udp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lameduck_keeps_answering_after_sigterm() {

@@ -5,10 +5,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cache;
 mod check;
 mod forward;
 mod http;
+mod kubernetes;
 mod lameduck;
+mod loop_detection;
 mod plugins;
 mod protocol;
 mod reload;

@@ -68,13 +68,18 @@ async fn a_query_written_one_byte_at_a_time_is_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_frames_close_the_connection_not_the_server() {
     let server = TestServer::start(COREFILE, &[]).await;
-    let cases: [&[u8]; 3] = [&[0, 0], &[0, 1, 7], &[0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]];
+    let cases: [&[u8]; 3] = [
+        &[0, 0],
+        &[0, 1, 7],
+        &[0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    ];
     for bytes in cases {
         let mut stream = TcpStream::connect(server.tcp()).await.unwrap();
         stream.write_all(bytes).await.unwrap();
         stream.shutdown().await.unwrap();
         let mut rest = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
         assert!(read.is_ok(), "connection closed for {bytes:?}");
         assert!(rest.is_empty(), "no answer to a broken frame {bytes:?}");
     }

@@ -158,3 +158,14 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_clusterdns"))
 }
+
+/// A port free for both UDP and TCP on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = udp.local_addr().expect("address").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

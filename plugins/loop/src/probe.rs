@@ -11,6 +11,8 @@ use tokio::net::UdpSocket;
 
 /// How long to keep trying to get one probe through (CoreDNS: 30 s).
 const PROBE_WINDOW: Duration = Duration::from_secs(30);
+/// How long detection stays on after the probe got an answer.
+const GRACE: Duration = Duration::from_secs(2);
 /// How long to wait for each probe's answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -23,14 +25,18 @@ pub(crate) fn loopback(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Sends the probe until one exchange completes (any answer) or the window closes,
-/// then marks probing as done. A loop is detected by the plugin as the probe passes
+/// Sends the probe until one exchange completes (any answer, SERVFAIL included) or the
+/// window closes, then marks probing as done two seconds later. A loop is detected by the plugin as the probe passes
 /// through it, not here.
 pub(crate) async fn run(target: SocketAddr, probe: Name, done: Arc<AtomicBool>) {
     let started = Instant::now();
     while started.elapsed() < PROBE_WINDOW && !done.load(Ordering::Relaxed) {
         match exchange(target, &probe).await {
-            Ok(()) => break,
+            Ok(()) => {
+                // Let copies of the probe that are still going around arrive.
+                tokio::time::sleep(GRACE).await;
+                break;
+            }
             Err(error) => {
                 tracing::debug!(%error, "plugin/loop: probe got no answer yet");
                 tokio::time::sleep(Duration::from_millis(500)).await;

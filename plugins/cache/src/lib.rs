@@ -1,0 +1,34 @@
+//! The `cache` plugin: CoreDNS's response cache. Positive answers go to a `success`
+//! store, NXDOMAIN/NODATA (and, briefly, SERVFAIL) to a `denial` store, both bounded;
+//! popular entries can be refreshed before they expire (`prefetch`) and expired ones
+//! served while the rest of the chain fails (`serve_stale`). See the crate's README
+//! for the Corefile syntax and the differences from CoreDNS.
+
+// Tests may unwrap; the non-test build of the crate is still checked for it.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod config;
+mod item;
+mod metrics;
+mod plugin;
+mod store;
+
+use std::sync::Arc;
+
+use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
+
+pub use plugin::Cache;
+
+use config::CacheConfig;
+
+/// Builds the plugin from `cache [TTL] [ZONES...] { ... }`.
+pub fn setup(
+    directive: &Directive,
+    ctx: &mut SetupCtx,
+) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
+    let config = CacheConfig::parse(directive, ctx)?;
+    Ok(Some(Arc::new(Cache::new(config))))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,549 @@
+//! Slim objects: the part of each Kubernetes object that DNS needs, nothing more.
+//!
+//! Sources convert what they read (manifest documents now, API watch events later)
+//! into these on ingest, so managed fields, annotations, status and the rest never
+//! stay in memory. Names are kept as Kubernetes writes them (DNS-1123 labels, lower
+//! case); addresses are parsed once.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::rr::Name;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// The annotation the EndpointSlice controller sets to the time of the change that
+/// triggered the slice's last update (the DNS programming latency SLI starts there).
+pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+/// Target pod names this long or longer are not used as endpoint names (CoreDNS).
+const MAX_TARGET_NAME: usize = 64;
+
+/// The kinds of object the cluster zone is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `v1/Service`.
+    Service,
+    /// `discovery.k8s.io/v1/EndpointSlice`.
+    EndpointSlice,
+    /// `v1/Namespace`.
+    Namespace,
+    /// `v1/Pod` (only with `pods verified`).
+    Pod,
+}
+
+impl Kind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [Kind; 4] = [
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::Namespace,
+        Kind::Pod,
+    ];
+
+    /// The `kind` label value of `coredns_kubernetes_objects`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "service",
+            Kind::EndpointSlice => "endpointslice",
+            Kind::Namespace => "namespace",
+            Kind::Pod => "pod",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of kinds: what one feed of a source provides, and so what a
+/// [`Change::Snapshot`](crate::source::Change::Snapshot) of that feed replaces.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindSet(u8);
+
+impl KindSet {
+    /// No kind.
+    pub const fn empty() -> Self {
+        Self(0)
+    }
+
+    /// The set of `kinds`.
+    pub fn of(kinds: &[Kind]) -> Self {
+        Self(kinds.iter().fold(0, |bits, kind| bits | kind.bit()))
+    }
+
+    /// Whether `kind` is in the set.
+    pub fn contains(self, kind: Kind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    /// The set with `kind` added.
+    #[must_use]
+    pub fn with(self, kind: Kind) -> Self {
+        Self(self.0 | kind.bit())
+    }
+
+    /// The kinds in the set.
+    pub fn iter(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(move |k| self.contains(*k))
+    }
+}
+
+impl fmt::Debug for KindSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// Which object: kind, namespace (empty for namespaces) and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The object's kind.
+    pub kind: Kind,
+    /// Its namespace; empty for cluster-scoped objects (namespaces).
+    pub namespace: Arc<str>,
+    /// Its name.
+    pub name: Arc<str>,
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// One slim object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Object {
+    /// A Service.
+    Service(SlimService),
+    /// An EndpointSlice.
+    EndpointSlice(SlimSlice),
+    /// A Namespace.
+    Namespace(SlimNamespace),
+    /// A Pod.
+    Pod(SlimPod),
+}
+
+impl Object {
+    /// The object's key.
+    pub fn key(&self) -> ObjectKey {
+        let (kind, namespace, name) = match self {
+            Object::Service(s) => (Kind::Service, s.namespace.clone(), s.name.clone()),
+            Object::EndpointSlice(s) => (Kind::EndpointSlice, s.namespace.clone(), s.name.clone()),
+            Object::Namespace(n) => (Kind::Namespace, Arc::from(""), n.name.clone()),
+            Object::Pod(p) => (Kind::Pod, p.namespace.clone(), p.name.clone()),
+        };
+        ObjectKey {
+            kind,
+            namespace,
+            name,
+        }
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Service(_) => Kind::Service,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::Namespace(_) => Kind::Namespace,
+            Object::Pod(_) => Kind::Pod,
+        }
+    }
+}
+
+/// A service port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// The port's name; empty for an unnamed port.
+    pub name: Box<str>,
+    /// `tcp`, `udp` or `sctp`, lower case (SRV names use it that way).
+    pub protocol: Box<str>,
+    /// The port number.
+    pub port: u16,
+}
+
+/// What kind of service, and its addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// A service with cluster IPs (ClusterIP, NodePort, LoadBalancer).
+    ClusterIp(Vec<IpAddr>),
+    /// `clusterIP: None`: DNS answers with the endpoints.
+    Headless,
+    /// `type: ExternalName`: a CNAME to the name; `None` when the external name is not a
+    /// host name (an IP literal, or garbage), which CoreDNS does not serve.
+    ExternalName(Option<Name>),
+}
+
+/// A Service, slim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlimService {
+    /// Namespace.
+    pub namespace: Arc<str>,
+    /// Name.
+    pub name: Arc<str>,
+    /// Cluster IPs, headless, or external name.
+    pub kind: ServiceKind,
+    /// Ports in spec order.
+    pub ports: Vec<Port>,
+    /// Whether the service has a selector (the `service_kind` label of the programming
+    /// latency metric tells headless services with one apart).
+    pub has_selector: bool,
+}
+
+/// One endpoint of a slice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlimEndpoint {
+    /// Its addresses (one, in practice).
+    pub addresses: Vec<IpAddr>,
+    /// The `ready` condition; an absent condition counts as ready.
+    pub ready: bool,
+    /// `hostname`, set for pods whose hostname and subdomain name the service.
+    pub hostname: Option<Box<str>>,
+    /// The name of the pod behind it (from `targetRef`), if shorter than 64 characters.
+    pub target_pod: Option<Box<str>>,
+    /// `nodeName`.
+    pub node: Option<Box<str>>,
+    /// `zone` (topology).
+    pub zone: Option<Box<str>>,
+}
+
+/// An EndpointSlice, slim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlimSlice {
+    /// Namespace.
+    pub namespace: Arc<str>,
+    /// The slice's own name.
+    pub name: Arc<str>,
+    /// The service it belongs to (its `kubernetes.io/service-name` label).
+    pub service: Arc<str>,
+    /// The slice's endpoints with IP addresses (FQDN slices are dropped).
+    pub endpoints: Vec<SlimEndpoint>,
+    /// The slice's ports; empty when it declares none.
+    pub ports: Vec<Port>,
+    /// The `endpoints.kubernetes.io/last-change-trigger-time` annotation, in Unix
+    /// milliseconds, for the programming latency metric.
+    pub trigger_time_ms: Option<i64>,
+}
+
+/// A Namespace, slim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlimNamespace {
+    /// Name.
+    pub name: Arc<str>,
+}
+
+/// A Pod, slim (`pods verified` only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlimPod {
+    /// Namespace.
+    pub namespace: Arc<str>,
+    /// Name.
+    pub name: Arc<str>,
+    /// Pod IPs (`status.podIPs`, else `status.podIP`).
+    pub ips: Vec<IpAddr>,
+}
+
+/// Why an object could not be converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertError(pub String);
+
+impl fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn required(value: Option<&String>, what: &str) -> Result<Arc<str>, ConvertError> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(Arc::from(v.as_str())),
+        _ => Err(ConvertError(format!("{what} is missing"))),
+    }
+}
+
+fn namespace_of(value: Option<&String>) -> Arc<str> {
+    // kubectl leaves out `namespace` for objects of the current namespace only when
+    // applying; `kubectl get -o yaml` always writes it. `default` is what apply assumes.
+    Arc::from(value.map_or("default", String::as_str))
+}
+
+fn port_of(name: Option<&str>, protocol: Option<&str>, port: i32) -> Result<Port, ConvertError> {
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| ConvertError(format!("port {port} is out of range")))?;
+    Ok(Port {
+        name: name.unwrap_or("").into(),
+        protocol: protocol.unwrap_or("TCP").to_ascii_lowercase().into(),
+        port,
+    })
+}
+
+/// A Service as DNS sees it.
+pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
+    let meta = &service.metadata;
+    let name = required(meta.name.as_ref(), "metadata.name")?;
+    let namespace = namespace_of(meta.namespace.as_ref());
+    let spec = service
+        .spec
+        .as_ref()
+        .ok_or_else(|| ConvertError(format!("service {namespace}/{name}: spec is missing")))?;
+    let kind = if spec.type_.as_deref() == Some("ExternalName") {
+        let target = spec.external_name.as_deref().unwrap_or("");
+        ServiceKind::ExternalName(external_target(target))
+    } else {
+        let ips: Vec<&String> = match &spec.cluster_ips {
+            Some(ips) if !ips.is_empty() => ips.iter().collect(),
+            _ => spec.cluster_ip.iter().collect(),
+        };
+        if ips.first().is_some_and(|ip| ip.as_str() == "None") {
+            ServiceKind::Headless
+        } else {
+            let parsed = ips
+                .iter()
+                .filter(|ip| !ip.is_empty())
+                .map(|ip| {
+                    ip.parse::<IpAddr>().map_err(|_| {
+                        ConvertError(format!(
+                            "service {namespace}/{name}: cluster IP {ip:?} is not an IP address"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            ServiceKind::ClusterIp(parsed)
+        }
+    };
+    let ports = spec
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| port_of(p.name.as_deref(), p.protocol.as_deref(), p.port))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConvertError(format!("service {namespace}/{name}: {e}")))?;
+    Ok(SlimService {
+        namespace,
+        name,
+        kind,
+        ports,
+        has_selector: spec.selector.as_ref().is_some_and(|s| !s.is_empty()),
+    })
+}
+
+/// The CNAME target of an ExternalName, or `None` when it is not a host name.
+fn external_target(text: &str) -> Option<Name> {
+    let text = text.trim();
+    if text.is_empty() || text.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let mut name = Name::from_ascii(text).ok()?;
+    name.set_fqdn(true);
+    (name.num_labels() > 0).then_some(name)
+}
+
+/// An EndpointSlice as DNS sees it; `Ok(None)` for slices DNS ignores (no service
+/// label, FQDN address type).
+pub fn slim_slice(slice: &EndpointSlice) -> Result<Option<SlimSlice>, ConvertError> {
+    let meta = &slice.metadata;
+    let name = required(meta.name.as_ref(), "metadata.name")?;
+    let namespace = namespace_of(meta.namespace.as_ref());
+    let Some(service) = meta
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(SERVICE_NAME_LABEL))
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    if slice.address_type == "FQDN" {
+        return Ok(None);
+    }
+    let mut endpoints = Vec::with_capacity(slice.endpoints.len());
+    for endpoint in &slice.endpoints {
+        let addresses: Vec<IpAddr> = endpoint
+            .addresses
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        if addresses.is_empty() {
+            continue;
+        }
+        let target_pod = endpoint
+            .target_ref
+            .as_ref()
+            .filter(|r| r.kind.as_deref().is_none_or(|k| k == "Pod"))
+            .and_then(|r| r.name.as_deref())
+            .filter(|n| !n.is_empty() && n.len() < MAX_TARGET_NAME)
+            .map(Box::from);
+        endpoints.push(SlimEndpoint {
+            addresses,
+            ready: endpoint
+                .conditions
+                .as_ref()
+                .and_then(|c| c.ready)
+                .unwrap_or(true),
+            hostname: endpoint
+                .hostname
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.to_ascii_lowercase().into()),
+            target_pod,
+            node: endpoint.node_name.as_deref().map(Box::from),
+            zone: endpoint.zone.as_deref().map(Box::from),
+        });
+    }
+    let ports = slice
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            p.port
+                .map(|port| port_of(p.name.as_deref(), p.protocol.as_deref(), port))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConvertError(format!("endpointslice {namespace}/{name}: {e}")))?;
+    let trigger_time_ms = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
+        .and_then(|t| parse_rfc3339(t))
+        .map(|seconds| (seconds * 1000.0).round() as i64);
+    Ok(Some(SlimSlice {
+        namespace,
+        name,
+        service: Arc::from(service.as_str()),
+        endpoints,
+        ports,
+        trigger_time_ms,
+    }))
+}
+
+/// A Namespace as DNS sees it.
+pub fn slim_namespace(namespace: &Namespace) -> Result<SlimNamespace, ConvertError> {
+    Ok(SlimNamespace {
+        name: required(namespace.metadata.name.as_ref(), "metadata.name")?,
+    })
+}
+
+/// A Pod as DNS sees it; `Ok(None)` for pods CoreDNS does not index (terminating,
+/// finished, or without an IP).
+pub fn slim_pod(pod: &Pod) -> Result<Option<SlimPod>, ConvertError> {
+    let meta = &pod.metadata;
+    let name = required(meta.name.as_ref(), "metadata.name")?;
+    let namespace = namespace_of(meta.namespace.as_ref());
+    if meta.deletion_timestamp.is_some() {
+        return Ok(None);
+    }
+    let Some(status) = &pod.status else {
+        return Ok(None);
+    };
+    if matches!(
+        status.phase.as_deref(),
+        Some("Succeeded" | "Failed" | "Unknown")
+    ) {
+        return Ok(None);
+    }
+    let mut ips: Vec<IpAddr> = status
+        .pod_ips
+        .iter()
+        .flatten()
+        .filter_map(|ip| ip.ip.parse().ok())
+        .collect();
+    if ips.is_empty() {
+        ips.extend(
+            status
+                .pod_ip
+                .as_deref()
+                .and_then(|ip| ip.parse::<IpAddr>().ok()),
+        );
+    }
+    if ips.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(SlimPod {
+        namespace,
+        name,
+        ips,
+    }))
+}
+
+/// Parses an RFC 3339 timestamp (`2024-05-01T10:00:00Z`, with optional fraction and
+/// offset) into Unix seconds.
+pub fn parse_rfc3339(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (date, time) = text.split_once(['T', 't'])?;
+    let mut date_parts = date.splitn(3, '-');
+    let year: i64 = date_parts.next()?.parse().ok()?;
+    let month: u32 = date_parts.next()?.parse().ok()?;
+    let day: u32 = date_parts.next()?.parse().ok()?;
+    let (clock, offset_seconds) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
+        (clock, 0i64)
+    } else {
+        let split = time.rfind(['+', '-'])?;
+        let (clock, offset) = time.split_at(split);
+        let sign = if offset.starts_with('-') { -1 } else { 1 };
+        let (h, m) = offset[1..].split_once(':')?;
+        let h: i64 = h.parse().ok()?;
+        let m: i64 = m.parse().ok()?;
+        (clock, sign * (h * 3600 + m * 60))
+    };
+    let mut clock_parts = clock.splitn(3, ':');
+    let hour: i64 = clock_parts.next()?.parse().ok()?;
+    let minute: i64 = clock_parts.next()?.parse().ok()?;
+    let seconds: f64 = clock_parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some((days * 86400 + hour * 3600 + minute * 60 - offset_seconds) as f64 + seconds)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_trigger_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(parse_rfc3339("2024-05-01T10:00:00Z"), Some(1_714_557_600.0));
+        assert_eq!(
+            parse_rfc3339("2024-05-01T12:00:00.5+02:00"),
+            Some(1_714_557_600.5)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn external_names_must_be_host_names() {
+        assert_eq!(
+            external_target("www.example.com"),
+            Some(Name::from_ascii("www.example.com.").unwrap())
+        );
+        assert_eq!(external_target("192.0.2.10"), None);
+        assert_eq!(external_target("2001:db8::1"), None);
+        assert_eq!(external_target(""), None);
+    }
+}

@@ -1,0 +1,194 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::index::Index;
+use crate::object::KindSet;
+use crate::test_support::{F1, TempDir};
+
+const SHOP: &str = "apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  clusterIP: 10.96.12.5
+";
+
+fn source(paths: Vec<PathBuf>) -> (Arc<Index>, ManifestSource) {
+    let index = Index::new(false, "test.");
+    let kinds = KindSet::of(&Kind::ALL);
+    let feed = ChangeSink::new(&index, kinds);
+    let filter = Filter {
+        kinds,
+        ..Filter::default()
+    };
+    (index, ManifestSource::new(paths, filter, feed))
+}
+
+fn cluster_ips(index: &Index, namespace: &str, name: &str) -> Vec<String> {
+    let view = index.read();
+    match view
+        .service(namespace, name)
+        .and_then(|e| e.service.as_ref())
+    {
+        Some(service) => match &service.kind {
+            crate::object::ServiceKind::ClusterIp(ips) => {
+                ips.iter().map(ToString::to_string).collect()
+            }
+            other => vec![format!("{other:?}")],
+        },
+        None => Vec::new(),
+    }
+}
+
+/// Waits until the file system's clock has moved on, so a rewrite gets a new mtime
+/// even on file systems with coarse timestamps.
+fn tick() {
+    std::thread::sleep(Duration::from_millis(20));
+}
+
+#[test]
+fn reads_files_and_directories_at_start() {
+    let dir = TempDir::new("manifest-start");
+    let sub = dir.path().join("cluster");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("f1.yaml"), F1).unwrap();
+    std::fs::write(sub.join("ignored.txt"), "not a manifest").unwrap();
+    std::fs::write(sub.join(".hidden.yaml"), "kind: [broken").unwrap();
+    let shop = dir.write("shop.yml", SHOP);
+    let (index, mut source) = source(vec![sub, shop]);
+    assert!(!index.synced());
+    source.prime();
+    assert!(index.synced());
+    assert_eq!(cluster_ips(&index, "testns", "svc1"), ["10.0.0.1"]);
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+    assert!(source.describe().starts_with("manifests "));
+}
+
+#[test]
+fn rereads_a_file_edited_in_place_or_replaced_by_rename() {
+    let dir = TempDir::new("manifest-edit");
+    let path = dir.write("shop.yaml", SHOP);
+    let (index, mut source) = source(vec![path.clone()]);
+    source.prime();
+    let serial = index.serial();
+
+    tick();
+    std::fs::write(&path, SHOP.replace("10.96.12.5", "10.96.12.6")).unwrap();
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.6"]);
+
+    // Replaced by rename, same size and possibly the same mtime: the inode differs.
+    let staged = dir.write("shop.yaml.new", &SHOP.replace("10.96.12.5", "10.96.12.7"));
+    std::fs::rename(&staged, &path).unwrap();
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.7"]);
+    assert!(index.serial() >= serial);
+
+    // Unchanged: nothing is re-read or sent.
+    let before = index.read().service("shop", "web").cloned().unwrap();
+    source.poll();
+    let after = index.read().service("shop", "web").cloned().unwrap();
+    assert!(Arc::ptr_eq(&before, &after));
+}
+
+#[test]
+fn a_broken_file_keeps_its_last_good_content() {
+    let dir = TempDir::new("manifest-broken");
+    let path = dir.write("shop.yaml", SHOP);
+    let other = dir.write("f1.yaml", F1);
+    let (index, mut source) = source(vec![path.clone(), other]);
+    source.prime();
+    tick();
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Service\nmetadata: [unclosed\n",
+    )
+    .unwrap();
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+    assert_eq!(cluster_ips(&index, "testns", "svc1"), ["10.0.0.1"]);
+    // Fixed again: the new content is served.
+    tick();
+    std::fs::write(&path, SHOP.replace("10.96.12.5", "10.96.12.8")).unwrap();
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.8"]);
+}
+
+#[test]
+fn a_file_broken_from_the_start_is_skipped() {
+    let dir = TempDir::new("manifest-broken-start");
+    let broken = dir.write("broken.yaml", "kind: Service\nspec: {clusterIP: [\n");
+    let good = dir.write("shop.yaml", SHOP);
+    let (index, mut source) = source(vec![broken, good]);
+    source.prime();
+    assert!(index.synced());
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+}
+
+#[test]
+fn files_removed_from_a_directory_take_their_objects_along() {
+    let dir = TempDir::new("manifest-dir");
+    let shop = dir.write("shop.yaml", SHOP);
+    dir.write("f1.yaml", F1);
+    let (index, mut source) = source(vec![dir.path().to_path_buf()]);
+    source.prime();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+    std::fs::remove_file(&shop).unwrap();
+    source.poll();
+    assert!(cluster_ips(&index, "shop", "web").is_empty());
+    assert!(!index.read().namespace_exists("shop"));
+    assert_eq!(cluster_ips(&index, "testns", "svc1"), ["10.0.0.1"]);
+    // New files appear.
+    dir.write(
+        "shop2.json",
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop"}}"#,
+    );
+    source.poll();
+    assert!(index.read().namespace_exists("shop"));
+}
+
+#[test]
+fn a_listed_file_that_disappears_keeps_its_content() {
+    let dir = TempDir::new("manifest-gone");
+    let path = dir.write("shop.yaml", SHOP);
+    let (index, mut source) = source(vec![path.clone()]);
+    source.prime();
+    std::fs::remove_file(&path).unwrap();
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+}
+
+#[test]
+fn later_files_win_for_objects_defined_twice() {
+    let dir = TempDir::new("manifest-twice");
+    dir.write("a.yaml", SHOP);
+    dir.write("b.yaml", &SHOP.replace("10.96.12.5", "10.96.12.9"));
+    let (index, mut source) = source(vec![dir.path().to_path_buf()]);
+    source.prime();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.9"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_sees_changes_and_stops_with_the_index() {
+    let dir = TempDir::new("manifest-poll");
+    let path = dir.write("shop.yaml", SHOP);
+    let (index, mut source) = source(vec![path.clone()]);
+    source.prime();
+    let source = Box::new(source.with_interval(Duration::from_millis(20)));
+    let task = source.spawn(&Handle::current());
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    std::fs::write(&path, SHOP.replace("10.96.12.5", "10.96.12.10")).unwrap();
+    let mut seen = false;
+    for _ in 0..200 {
+        if cluster_ips(&index, "shop", "web") == ["10.96.12.10"] {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen, "the poller re-read the file");
+    drop(task);
+}

@@ -1,0 +1,159 @@
+//! Helpers for the unit tests: a temporary directory, the fixtures, a plugin built
+//! from a directive, a query runner, and records as sorted text.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use clusterdns_api::proto::op::{Query, ResponseCode};
+use clusterdns_api::proto::rr::rdata::A;
+use clusterdns_api::proto::rr::{Name, RData, Record, RecordType};
+use clusterdns_api::testing::directive;
+use clusterdns_api::{
+    BoxFuture, Ctx, Next, Plugin, PluginError, Protocol, Readiness, Response, SetupCtx,
+};
+
+use crate::object::{KindSet, Object};
+use crate::source::decode::{Filter, decode};
+
+/// Fixture F0 (kubeadm cluster), F1 (CoreDNS handler tests), F2 (reverse tests).
+pub const F0: &str = include_str!("../testdata/f0-kubeadm.yaml");
+pub const F1: &str = include_str!("../testdata/f1-handler.yaml");
+pub const F2: &str = include_str!("../testdata/f2-reverse.json");
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = format!(
+            "clusterdns-k8s-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `content` to `name` in the directory and returns its path.
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every object of a fixture, all kinds kept.
+pub fn objects(text: &str) -> Vec<Object> {
+    let filter = Filter {
+        kinds: KindSet::of(&crate::object::Kind::ALL),
+        ..Filter::default()
+    };
+    let json = text.trim_start().starts_with('[');
+    decode(text, json, &filter).unwrap().objects
+}
+
+/// A setup context for a `cluster.local` block whose Corefile is in `dir`.
+pub fn setup_ctx(dir: &Path) -> SetupCtx {
+    SetupCtx::new(
+        vec![Name::from_ascii("cluster.local.").unwrap()],
+        53,
+        dir.to_path_buf(),
+        Readiness::new(),
+    )
+}
+
+/// The plugin built from `text` (a directive) with `files` written next to the
+/// Corefile, and the server's own addresses `local_ips`.
+pub fn plugin(
+    text: &str,
+    files: &[(&str, &str)],
+    local_ips: &[&str],
+) -> (Arc<crate::Kubernetes>, TempDir) {
+    let dir = TempDir::new("plugin");
+    for (name, content) in files {
+        dir.write(name, content);
+    }
+    let ctx = setup_ctx(dir.path());
+    let config = crate::config::Config::parse(&directive(text), &ctx).unwrap();
+    let ips = local_ips.iter().map(|ip| ip.parse().unwrap()).collect();
+    (Arc::new(crate::build(config, ips)), dir)
+}
+
+/// The plugin after kubernetes in test chains: answers `ext.interwebs.test.` (and
+/// `tc.interwebs.test.`, truncated) with A 1.2.3.4, everything else REFUSED.
+pub struct NextStub;
+
+impl Plugin for NextStub {
+    fn name(&self) -> &'static str {
+        "next"
+    }
+
+    fn serve<'a>(
+        &'a self,
+        ctx: &'a mut Ctx,
+        _next: Next<'a>,
+    ) -> BoxFuture<'a, Result<Response, PluginError>> {
+        let name = ctx.qname().to_lowercase().to_string();
+        let response = if name == "ext.interwebs.test." || name == "tc.interwebs.test." {
+            let record = Record::from_rdata(ctx.qname().clone(), 5, RData::A(A::new(1, 2, 3, 4)));
+            let mut response = Response::new(ctx, "next", ResponseCode::NoError);
+            response.message.answers.push(record);
+            response.message.metadata.truncation = name.starts_with("tc.");
+            response
+        } else {
+            Response::new(ctx, "next", ResponseCode::Refused)
+        };
+        Box::pin(async move { Ok(response) })
+    }
+}
+
+/// Runs `plugin` (followed by [`NextStub`]) on a query for `name`/`qtype`.
+pub async fn ask(plugin: &Arc<crate::Kubernetes>, name: &str, qtype: RecordType) -> Response {
+    let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(NextStub)];
+    let query = Query::query(Name::from_ascii(name).unwrap(), qtype);
+    let mut ctx = Ctx::new(
+        query,
+        SocketAddr::from(([10, 0, 0, 99], 5353)),
+        Protocol::Udp,
+    );
+    Next::new(&chain).run(&mut ctx).await.unwrap()
+}
+
+/// Records as `owner ttl TYPE rdata`, sorted; SOA serials as `*`.
+pub fn lines(records: &[Record]) -> Vec<String> {
+    let mut out: Vec<String> = records.iter().map(line).collect();
+    out.sort();
+    out
+}
+
+/// One record as `owner ttl TYPE rdata` (SOA serial as `*`).
+pub fn line(record: &Record) -> String {
+    let data = match &record.data {
+        RData::SOA(soa) => format!(
+            "{} {} * {} {} {} {}",
+            soa.mname, soa.rname, soa.refresh, soa.retry, soa.expire, soa.minimum
+        ),
+        other => other.to_string(),
+    };
+    format!(
+        "{} {} {} {}",
+        record.name,
+        record.ttl,
+        record.record_type(),
+        data
+    )
+}
