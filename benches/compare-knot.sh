@@ -23,7 +23,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 bin="$target_dir/release/clusterdns"
 [ -x "$bin" ] || cargo build --release --quiet
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # The same data for both servers.
 cat > "$work/example.org.zone" <<ZONE

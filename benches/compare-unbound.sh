@@ -27,7 +27,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 bin="$target_dir/release/clusterdns"
 [ -x "$bin" ] || cargo build --release --quiet
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cat > "$work/example.org.zone" <<ZONE
 \$ORIGIN example.org.
