@@ -1,5 +1,5 @@
-//! Helpers for the unit tests: a minimal Corefile reader, a setup context, a temporary
-//! directory and a query runner.
+//! Helpers for the unit tests: a setup context, a temporary directory and a query
+//! runner (directives are read with `clusterdns_api::testing::directive`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,64 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clusterdns_api::proto::op::{Query, ResponseCode};
 use clusterdns_api::proto::rr::{Name, RecordType};
 use clusterdns_api::{
-    BoxFuture, Ctx, Directive, Next, Plugin, PluginError, Protocol, Readiness, Response, SetupCtx,
-    Token,
+    BoxFuture, Ctx, Next, Plugin, PluginError, Protocol, Readiness, Response, SetupCtx,
 };
 
-/// Reads one directive written as in a Corefile (`name args... {` newline, block lines,
-/// `}`), with real line and column numbers in file `Corefile`.
-pub fn directive(text: &str) -> Directive {
-    let mut lines = text.lines().enumerate().map(|(i, line)| tokens(i, line));
-    let mut head = lines.next().unwrap_or_default();
-    let has_block = head.last().is_some_and(|t| t.text == "{");
-    if has_block {
-        head.pop();
-    }
-    let block = has_block.then(|| {
-        lines
-            .filter(|line| !line.is_empty() && line[0].text != "}")
-            .map(|mut line| {
-                let name = line.remove(0);
-                Directive {
-                    name,
-                    args: line,
-                    block: None,
-                }
-            })
-            .collect()
-    });
-    let name = head.remove(0);
-    Directive {
-        name,
-        args: head,
-        block,
-    }
-}
-
-fn tokens(index: usize, line: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in line
-        .char_indices()
-        .chain(std::iter::once((line.len(), ' ')))
-    {
-        match (c.is_whitespace(), start) {
-            (false, None) => start = Some(i),
-            (true, Some(s)) => {
-                out.push(Token {
-                    text: line[s..i].to_owned(),
-                    file: Arc::from("Corefile"),
-                    line: u32::try_from(index + 1).unwrap(),
-                    column: u32::try_from(s + 1).unwrap(),
-                    quoted: false,
-                });
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    out
-}
+pub use clusterdns_api::testing::directive;
 
 /// A setup context for a block serving `zones`, with the Corefile in `/corefile-dir`.
 pub fn setup_ctx(zones: &[&str]) -> SetupCtx {
