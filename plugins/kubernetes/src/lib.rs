@@ -8,7 +8,7 @@
 //! - [`config`]: the directive and its options;
 //! - [`object`]: slim objects, and their conversion from the k8s-openapi types;
 //! - [`source`]: where objects come from ([`source::manifest`] files, the
-//!   [`source::api`] seam), as a stream of [`source::Change`]s;
+//!   [`source::api`] Kubernetes API), as a stream of [`source::Change`]s;
 //! - [`index`]: the objects kept the way queries arrive;
 //! - `query` and `answer`: the name grammar and record synthesis;
 //! - `plugin`: the [`Kubernetes`] plugin in the chain.
@@ -51,8 +51,7 @@ use source::{ChangeSink, Source};
 ///
 /// With `manifests`, the files are read here, so answers are right from the first
 /// query; the poller that re-reads them starts with the first query (or when the
-/// listeners are up). Without it, the API source is used, which this build does not
-/// have yet: the plugin then never becomes ready (see [`source::api`]).
+/// listeners are up). Without it, the API source starts watching at the same moment.
 pub fn setup(
     directive: &Directive,
     ctx: &mut SetupCtx,
@@ -72,13 +71,13 @@ pub fn build(config: Config, local_ips: Vec<IpAddr>) -> Kubernetes {
     if config.pods == PodMode::Verified {
         kinds = kinds.with(Kind::Pod);
     }
-    let feed = ChangeSink::new(&index, kinds);
     let mut source: Box<dyn Source> = if config.manifests.is_empty() {
         Box::new(ApiSource::new(
             config.api.clone(),
             config.labels.clone(),
             config.namespace_labels.clone(),
-            feed,
+            &index,
+            kinds,
         ))
     } else {
         let filter = Filter {
@@ -86,6 +85,7 @@ pub fn build(config: Config, local_ips: Vec<IpAddr>) -> Kubernetes {
             labels: config.labels.clone(),
             namespace_labels: config.namespace_labels.clone(),
         };
+        let feed = ChangeSink::new(&index, kinds);
         Box::new(ManifestSource::new(config.manifests.clone(), filter, feed))
     };
     source.prime();

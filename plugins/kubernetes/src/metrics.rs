@@ -3,7 +3,8 @@
 //! - `coredns_kubernetes_dns_programming_duration_seconds{service_kind}`: CoreDNS's
 //!   DNS programming latency SLI, from the EndpointSlice trigger-time annotation;
 //! - `coredns_kubernetes_synced{zone}`: 1 once the source's first full sync is in;
-//! - `coredns_kubernetes_objects{zone,kind}`: objects held, per kind.
+//! - `coredns_kubernetes_objects{zone,kind}`: objects held, per kind;
+//! - `coredns_kubernetes_watch_errors_total{kind}`: failed list/watch requests.
 //!
 //! `zone` is the plugin's primary zone, which tells several `kubernetes` blocks apart.
 
@@ -81,4 +82,22 @@ pub fn set_objects(zone: &str, kind: &'static str, count: usize) {
         .objects
         .get_or_create(&vec![("zone", zone.to_owned()), ("kind", kind.to_owned())])
         .set(i64::try_from(count).unwrap_or(i64::MAX));
+}
+
+static WATCH_ERRORS: LazyLock<Family<Labels, prometheus_client::metrics::counter::Counter>> =
+    LazyLock::new(|| {
+        let family = Family::default();
+        clusterdns_api::metrics::register(
+            "kubernetes_watch_errors",
+            "Failed list or watch requests to the Kubernetes API, per kind",
+            family.clone(),
+        );
+        family
+    });
+
+/// Counts one failed list or watch request for `kind`.
+pub fn count_watch_error(kind: &'static str) {
+    WATCH_ERRORS
+        .get_or_create(&vec![("kind", kind.to_owned())])
+        .inc();
 }

@@ -1,50 +1,177 @@
-//! The Kubernetes API source: the seam where list/watch will plug in.
+//! The Kubernetes API source: one kube-runtime watcher per kind, each feeding its
+//! own [`ChangeSink`], so the index is synced once every kind has been listed.
 //!
-//! In this build it is a placeholder that registers its feed and never syncs: the
-//! plugin stays not ready (`/ready` answers 503), answers in the cluster zone are
-//! SERVFAIL until `startup_timeout`, and afterwards every would-be NXDOMAIN is SERVFAIL
-//! (nothing was ever synced). It logs once that the API source is missing.
+//! | kind | request | selector |
+//! |---|---|---|
+//! | Services | `GET /api/v1/services` | `labels` |
+//! | EndpointSlices | `GET /apis/discovery.k8s.io/v1/endpointslices` | `kubernetes.io/service-name` and `labels` |
+//! | Namespaces | `GET /api/v1/namespaces`, metadata only | `namespace_labels` |
+//! | Pods (`pods verified`) | `GET /api/v1/pods` | `labels` |
 //!
-//! What the real source does (next step): one watcher per kind (Services,
-//! EndpointSlices, Namespaces, and Pods with `pods verified`), each with its own
-//! [`ChangeSink`] created in [`ApiSource::new`] for its kind. The initial list of a
-//! watcher, and every relist (after 410 Gone or a reconnect), is sent as one
-//! [`Change::Snapshot`](super::Change::Snapshot) of that kind, then
-//! [`Change::Synced`](super::Change::Synced); watch events become
-//! [`Change::Apply`](super::Change::Apply) / [`Change::Delete`](super::Change::Delete).
-//! Objects are converted with the `slim_*` functions of [`crate::object`] on arrival.
-//! `labels` and `namespace_labels` go to the API server as label selectors.
+//! Lists are paged (500 objects a page) so a large cluster never arrives as one huge
+//! response; objects are made slim as they arrive and the full API objects are dropped
+//! at once. The client is built in the background ([`client`]): a missing or broken
+//! configuration is logged and retried, and the zone stays unsynced meanwhile (SERVFAIL,
+//! `/ready` 503) instead of the server refusing to start.
 
+mod client;
+mod limit;
+mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher;
 use tokio::runtime::Handle;
+use tokio::task::JoinSet;
 
 use super::{ChangeSink, Source, SourceTask};
 use crate::config::ApiOptions;
+use crate::index::Index;
+use crate::object::{
+    ConvertError, Kind, KindSet, Object, SlimNamespace, slim_pod, slim_service, slim_slice,
+};
 use crate::selector::Selector;
 
-/// Reads the cluster from the API server (not in this build).
+pub use client::ConnectError;
+
+/// The label every EndpointSlice of a service carries; slices without it (made by hand
+/// for no service) have no DNS name.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// Objects per list page.
+const PAGE_SIZE: u32 = 500;
+/// How long to wait before trying again to build a client from a configuration that
+/// did not work (a kubeconfig that is not there yet, say).
+const RECONNECT_DELAY: Duration = Duration::from_secs(5);
+
+/// Reads the cluster from the API server.
 pub struct ApiSource {
     options: ApiOptions,
     labels: Option<Selector>,
     namespace_labels: Option<Selector>,
-    feed: ChangeSink,
+    feeds: Vec<(Kind, ChangeSink)>,
 }
 
 impl ApiSource {
-    /// A source for `options`, feeding `feed` (which provides every kind the plugin
-    /// needs).
+    /// A source for `options` feeding `index` with `kinds`, one feed per kind (created
+    /// here, before any query, so that readiness waits for all of them).
     pub fn new(
         options: ApiOptions,
         labels: Option<Selector>,
         namespace_labels: Option<Selector>,
-        feed: ChangeSink,
+        index: &Arc<Index>,
+        kinds: KindSet,
     ) -> Self {
+        let feeds = kinds
+            .iter()
+            .map(|kind| (kind, ChangeSink::new(index, KindSet::of(&[kind]))))
+            .collect();
         Self {
             options,
             labels,
             namespace_labels,
-            feed,
+            feeds,
         }
     }
+
+    async fn run(self) {
+        let description = self.describe();
+        let client = loop {
+            match client::connect(&self.options).await {
+                Ok(client) => break client,
+                Err(error) => {
+                    tracing::error!(source = %description, %error, "kubernetes: cannot reach the API; retrying in {RECONNECT_DELAY:?}");
+                    if self.feeds.iter().all(|(_, sink)| sink.is_closed()) {
+                        return;
+                    }
+                    tokio::time::sleep(RECONNECT_DELAY).await;
+                }
+            }
+        };
+        tracing::info!(source = %description, "kubernetes: watching");
+        let labels = self.labels.as_ref().map(Selector::as_str).unwrap_or("");
+        let mut watchers = JoinSet::new();
+        for (kind, sink) in self.feeds {
+            match kind {
+                Kind::Service => watchers.spawn(watch::run(
+                    Api::<Service>::all(client.clone()),
+                    config(labels),
+                    kind,
+                    sink,
+                    convert_service,
+                )),
+                Kind::EndpointSlice => {
+                    let selector = if labels.is_empty() {
+                        SERVICE_NAME_LABEL.to_owned()
+                    } else {
+                        format!("{SERVICE_NAME_LABEL},{labels}")
+                    };
+                    watchers.spawn(watch::run(
+                        Api::<EndpointSlice>::all(client.clone()),
+                        config(&selector),
+                        kind,
+                        sink,
+                        convert_slice,
+                    ))
+                }
+                Kind::Namespace => watchers.spawn(watch::run(
+                    Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+                    config(
+                        self.namespace_labels
+                            .as_ref()
+                            .map(Selector::as_str)
+                            .unwrap_or(""),
+                    ),
+                    kind,
+                    sink,
+                    convert_namespace,
+                )),
+                Kind::Pod => watchers.spawn(watch::run(
+                    Api::<Pod>::all(client.clone()),
+                    config(labels),
+                    kind,
+                    sink,
+                    convert_pod,
+                )),
+            };
+        }
+        // Dropping this task (the plugin is gone) aborts the watchers with the set.
+        while watchers.join_next().await.is_some() {}
+    }
+}
+
+fn config(selector: &str) -> watcher::Config {
+    let config = watcher::Config::default().page_size(PAGE_SIZE);
+    if selector.is_empty() {
+        config
+    } else {
+        config.labels(selector)
+    }
+}
+
+fn convert_service(service: &Service) -> Result<Option<Object>, ConvertError> {
+    slim_service(service).map(|s| Some(Object::Service(s)))
+}
+
+fn convert_slice(slice: &EndpointSlice) -> Result<Option<Object>, ConvertError> {
+    Ok(slim_slice(slice)?.map(Object::EndpointSlice))
+}
+
+fn convert_namespace(namespace: &PartialObjectMeta<Namespace>) -> Result<Option<Object>, ConvertError> {
+    match namespace.metadata.name.as_deref() {
+        Some(name) if !name.is_empty() => Ok(Some(Object::Namespace(SlimNamespace {
+            name: Arc::from(name),
+        }))),
+        _ => Err(ConvertError("metadata.name is missing".to_owned())),
+    }
+}
+
+fn convert_pod(pod: &Pod) -> Result<Option<Object>, ConvertError> {
+    Ok(slim_pod(pod)?.map(Object::Pod))
 }
 
 impl Source for ApiSource {
@@ -56,15 +183,7 @@ impl Source for ApiSource {
         }
     }
 
-    fn spawn(self: Box<Self>, _runtime: &Handle) -> SourceTask {
-        tracing::error!(
-            source = %self.describe(),
-            kinds = ?self.feed.kinds(),
-            labels = ?self.labels.as_ref().map(Selector::as_str),
-            namespace_labels = ?self.namespace_labels.as_ref().map(Selector::as_str),
-            "kubernetes: the Kubernetes API source is not available in this build yet; \
-             the cluster zone stays unsynced (use `manifests PATH` to serve from files)"
-        );
-        SourceTask::default()
+    fn spawn(self: Box<Self>, runtime: &Handle) -> SourceTask {
+        SourceTask::new(vec![runtime.spawn(self.run())])
     }
 }

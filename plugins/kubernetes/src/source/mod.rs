@@ -8,7 +8,7 @@
 //! sent [`Change::Synced`].
 //!
 //! - [`manifest::ManifestSource`]: YAML/JSON files, re-read when they change;
-//! - [`api::ApiSource`]: the Kubernetes API (list/watch); a placeholder in this build.
+//! - [`api::ApiSource`]: the Kubernetes API (list/watch), one feed per kind.
 
 pub mod api;
 pub mod decode;
