@@ -7,12 +7,14 @@ mod support;
 
 mod cache;
 mod check;
+mod deploy;
 mod forward;
 mod http;
 mod kubernetes;
 mod lameduck;
 mod loop_detection;
 mod plugins;
+mod pod_view;
 mod protocol;
 mod reload;
 mod tcp;
