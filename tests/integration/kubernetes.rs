@@ -305,13 +305,15 @@ const F0_SOA: &str =
 const F1_SOA: &str =
     "cluster.local. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local. * 7200 1800 86400 5";
 
-fn kubeadm_corefile(upstream: SocketAddr) -> String {
+/// The kubeadm chain; `source` is `manifests cluster.yaml` or `endpoint URL`.
+fn kubeadm_corefile(upstream: SocketAddr, source: &str) -> String {
     format!(
         ".:0 {{
     bind 127.0.0.1
     errors
+    ready 127.0.0.1:0
     kubernetes cluster.local in-addr.arpa ip6.arpa {{
-        manifests cluster.yaml
+        {source}
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
         ttl 30
@@ -324,9 +326,36 @@ fn kubeadm_corefile(upstream: SocketAddr) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_k_kubeadm_cluster() {
-    use RecordType::{A, AAAA, AXFR, CNAME, NS, PTR, SOA, SRV, TXT};
     let upstream = Upstream::start().await;
-    let server = TestServer::start(&kubeadm_corefile(upstream.addr), &[("cluster.yaml", F0)]).await;
+    let corefile = kubeadm_corefile(upstream.addr, "manifests cluster.yaml");
+    let server = TestServer::start(&corefile, &[("cluster.yaml", F0)]).await;
+    group_k(&server).await;
+}
+
+/// The same fixture served by the test API server: the API source gives the same
+/// answers as the manifest source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_k_kubeadm_cluster_from_the_api() {
+    let upstream = Upstream::start().await;
+    let api = clusterdns_test_apiserver::ApiServer::new();
+    api.load_objects(clusterdns_test_apiserver::load::parse_documents(F0).unwrap());
+    let serving = api.bind("127.0.0.1:0").await.unwrap();
+    let corefile = kubeadm_corefile(upstream.addr, &format!("endpoint {}", serving.url()));
+    let server = TestServer::start(&corefile, &[]).await;
+    let start = Instant::now();
+    while crate::support::http_get(server.http("/ready"), "/ready")
+        .await
+        .0
+        != 200
+    {
+        assert!(start.elapsed() < Duration::from_secs(15), "never synced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    group_k(&server).await;
+}
+
+async fn group_k(server: &TestServer) {
+    use RecordType::{A, AAAA, AXFR, CNAME, NS, PTR, SOA, SRV, TXT};
     let v6_db = "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.9.0.0.0.1.0.0.0.0.d.f.ip6.arpa.";
     let cases = vec![
         ok("K01 S1", "dns-version.cluster.local.", TXT, &["dns-version.cluster.local. 28800 TXT 1.1.0"]),
@@ -427,7 +456,7 @@ async fn group_k_kubeadm_cluster() {
         nodata("N apex-A", "cluster.local.", A),
         nodata("N apex-TXT", "cluster.local.", TXT),
     ];
-    run(&server, F0_SOA, &cases).await;
+    run(server, F0_SOA, &cases).await;
 
     // K41: zone transfers are refused.
     let answer = tcp(server.tcp(), &query("web.prod.svc.cluster.local.", AXFR)).await;

@@ -11,6 +11,7 @@ mod deploy;
 mod forward;
 mod http;
 mod kubernetes;
+mod kubernetes_api;
 mod lameduck;
 mod loop_detection;
 mod plugins;
