@@ -161,7 +161,9 @@ fn convert_slice(slice: &EndpointSlice) -> Result<Option<Object>, ConvertError> 
     Ok(slim_slice(slice)?.map(Object::EndpointSlice))
 }
 
-fn convert_namespace(namespace: &PartialObjectMeta<Namespace>) -> Result<Option<Object>, ConvertError> {
+fn convert_namespace(
+    namespace: &PartialObjectMeta<Namespace>,
+) -> Result<Option<Object>, ConvertError> {
     match namespace.metadata.name.as_deref() {
         Some(name) if !name.is_empty() => Ok(Some(Object::Namespace(SlimNamespace {
             name: Arc::from(name),

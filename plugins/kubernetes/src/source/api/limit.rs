@@ -127,9 +127,9 @@ where
             && let Some(semaphore) = &self.limits.inflight
         {
             let semaphore = semaphore.clone();
-            let acquiring = self
-                .acquiring
-                .get_or_insert_with(|| Box::pin(async move { semaphore.acquire_owned().await.ok() }));
+            let acquiring = self.acquiring.get_or_insert_with(|| {
+                Box::pin(async move { semaphore.acquire_owned().await.ok() })
+            });
             let permit = std::task::ready!(acquiring.as_mut().poll(cx));
             self.acquiring = None;
             self.permit = permit;
