@@ -8,6 +8,11 @@
 //! as it is, to the tokio runtime, which finishes it and replies on the same socket;
 //! how many may wait at once is bounded, and beyond the bound new waiting queries
 //! are dropped (the client retries) rather than queued without limit.
+//!
+//! A socket bound to a wildcard address learns each query's destination address
+//! (`IP_PKTINFO` / `IPV6_PKTINFO`) and answers from it, on both send paths: on a host
+//! with several addresses the kernel's choice for the route back may be another one,
+//! and clients drop such answers.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -23,7 +28,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use super::handler::{ChainFuture, ListenerState, Prepared, finish, prepare};
-use super::mmsg::{RecvBatch, SendBatch};
+use super::mmsg::{self, PacketInfo, RecvBatch, SendBatch};
 
 /// Socket buffer size asked of the kernel: deep enough to absorb bursts while a worker
 /// is busy (the kernel caps it at `net.core.rmem_max`).
@@ -32,6 +37,7 @@ const SOCKET_BUFFER: usize = 4 << 20;
 const WAKE_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Creates a UDP socket bound to `addr`, shareable with other workers on the same port.
+/// On a wildcard address it reports each datagram's destination, to answer from it.
 pub fn bind_socket(addr: SocketAddr) -> std::io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(addr),
@@ -40,6 +46,9 @@ pub fn bind_socket(addr: SocketAddr) -> std::io::Result<Socket> {
     )?;
     if addr.is_ipv6() {
         socket.set_only_v6(false)?;
+    }
+    if addr.ip().is_unspecified() {
+        mmsg::enable_packet_info(&socket, addr.is_ipv6())?;
     }
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
@@ -127,20 +136,21 @@ impl Worker {
                 }
             };
             for i in 0..n {
-                let Some((packet, from)) = incoming.get(i) else {
+                let Some(datagram) = incoming.get(i) else {
                     continue;
                 };
+                let (from, to) = (datagram.from, datagram.to);
                 let buf = outgoing.next_buf();
-                match prepare(&self.state, packet, from, Protocol::Udp, buf) {
-                    Prepared::Reply => outgoing.commit(from),
+                match prepare(&self.state, datagram.packet, from, Protocol::Udp, buf) {
+                    Prepared::Reply => outgoing.commit(from, to),
                     Prepared::Drop => {}
                     Prepared::Run(mut chain) => match chain.as_mut().poll(&mut cx) {
                         Poll::Ready(job) => {
                             if finish(job, buf) {
-                                outgoing.commit(from);
+                                outgoing.commit(from, to);
                             }
                         }
-                        Poll::Pending => self.wait_in_runtime(chain, from),
+                        Poll::Pending => self.wait_in_runtime(chain, from, to),
                     },
                 }
                 if outgoing.is_full() {
@@ -151,8 +161,9 @@ impl Worker {
         }
     }
 
-    /// Hands a query that must wait to the runtime, if the bound allows.
-    fn wait_in_runtime(&self, chain: ChainFuture, to: SocketAddr) {
+    /// Hands a query that must wait to the runtime, if the bound allows. `to` is the
+    /// client, `from` where it sent the query: the answer's source address.
+    fn wait_in_runtime(&self, chain: ChainFuture, to: SocketAddr, from: Option<PacketInfo>) {
         let Ok(permit) = self.waiting.clone().try_acquire_owned() else {
             tracing::debug!("too many queries waiting; dropping one");
             return;
@@ -162,7 +173,7 @@ impl Worker {
             let job = chain.await;
             let mut buf = Vec::with_capacity(512);
             if finish(job, &mut buf) {
-                let _ = socket.send_to(&buf, &to.into());
+                let _ = mmsg::send_one(&socket, &buf, to, from.as_ref());
             }
             drop(permit);
         });

@@ -165,17 +165,57 @@ async fn changes_of_every_kind_reach_dns() {
     let db = "db.default.svc.cluster.local.";
     expect(&server, web, RecordType::A, Records(&["10.96.0.20"])).await;
     expect(&server, db, RecordType::A, Records(&["10.244.2.1"])).await;
-    expect(&server, "db-0.db.default.svc.cluster.local.", RecordType::A, Records(&["10.244.2.1"])).await;
+    expect(
+        &server,
+        "db-0.db.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.244.2.1"]),
+    )
+    .await;
 
     // Service: a new one, a changed cluster IP, a deleted one.
-    api.apply(objects::service("default", "api", &["10.96.0.30"], &[("http", 80, "TCP")]));
-    expect(&server, "api.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.30"])).await;
-    api.apply(objects::service("default", "web", &["10.96.0.21"], &[("http", 80, "TCP")]));
+    api.apply(objects::service(
+        "default",
+        "api",
+        &["10.96.0.30"],
+        &[("http", 80, "TCP")],
+    ));
+    expect(
+        &server,
+        "api.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.30"]),
+    )
+    .await;
+    api.apply(objects::service(
+        "default",
+        "web",
+        &["10.96.0.21"],
+        &[("http", 80, "TCP")],
+    ));
     expect(&server, web, RecordType::A, Records(&["10.96.0.21"])).await;
-    expect(&server, "21.0.96.10.in-addr.arpa.", RecordType::PTR, Records(&["web.default.svc.cluster.local."])).await;
-    expect(&server, "20.0.96.10.in-addr.arpa.", RecordType::PTR, NXDOMAIN).await;
+    expect(
+        &server,
+        "21.0.96.10.in-addr.arpa.",
+        RecordType::PTR,
+        Records(&["web.default.svc.cluster.local."]),
+    )
+    .await;
+    expect(
+        &server,
+        "20.0.96.10.in-addr.arpa.",
+        RecordType::PTR,
+        NXDOMAIN,
+    )
+    .await;
     api.delete("Service", "default", "api");
-    expect(&server, "api.default.svc.cluster.local.", RecordType::A, NXDOMAIN).await;
+    expect(
+        &server,
+        "api.default.svc.cluster.local.",
+        RecordType::A,
+        NXDOMAIN,
+    )
+    .await;
 
     // EndpointSlice: an endpoint becomes ready, then the slice goes away.
     api.apply(objects::endpoint_slice(
@@ -189,8 +229,20 @@ async fn changes_of_every_kind_reach_dns() {
         ],
         &[("pg", 5432, "TCP")],
     ));
-    expect(&server, db, RecordType::A, Records(&["10.244.2.1", "10.244.2.2"])).await;
-    expect(&server, "db-1.db.default.svc.cluster.local.", RecordType::A, Records(&["10.244.2.2"])).await;
+    expect(
+        &server,
+        db,
+        RecordType::A,
+        Records(&["10.244.2.1", "10.244.2.2"]),
+    )
+    .await;
+    expect(
+        &server,
+        "db-1.db.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.244.2.2"]),
+    )
+    .await;
     api.delete("EndpointSlice", "default", "db-xyz");
     expect(&server, db, RecordType::A, NXDOMAIN).await;
 
@@ -233,8 +285,20 @@ async fn selectors_go_to_the_api_server() {
     let (api, serving) = start_api(objects).await;
     let server = TestServer::start(&corefile(&serving.url(), "labels app=dns"), &[]).await;
     wait_ready(&server).await;
-    expect(&server, "labelled.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.40"])).await;
-    expect(&server, "web.default.svc.cluster.local.", RecordType::A, NXDOMAIN).await;
+    expect(
+        &server,
+        "labelled.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.40"]),
+    )
+    .await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        NXDOMAIN,
+    )
+    .await;
     let requests = api.requests();
     let slices = requests
         .iter()
@@ -255,7 +319,13 @@ async fn a_dropped_watch_converges_with_no_stale_and_no_missing_records() {
     let (api, serving) = start_api(cluster()).await;
     let server = TestServer::start(&corefile(&serving.url(), ""), &[]).await;
     wait_ready(&server).await;
-    expect(&server, "web.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.20"])).await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.20"]),
+    )
+    .await;
 
     // The connection drops; while the watch is gone a service is added, one changed,
     // one deleted.
@@ -263,9 +333,27 @@ async fn a_dropped_watch_converges_with_no_stale_and_no_missing_records() {
     api.apply(objects::service("default", "new", &["10.96.0.50"], &[]));
     api.apply(objects::service("default", "web", &["10.96.0.22"], &[]));
     api.delete("Service", "default", "db");
-    expect(&server, "new.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.50"])).await;
-    expect(&server, "web.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.22"])).await;
-    expect(&server, "db.default.svc.cluster.local.", RecordType::A, NXDOMAIN).await;
+    expect(
+        &server,
+        "new.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.50"]),
+    )
+    .await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.22"]),
+    )
+    .await;
+    expect(
+        &server,
+        "db.default.svc.cluster.local.",
+        RecordType::A,
+        NXDOMAIN,
+    )
+    .await;
 
     // The API server goes away entirely, history is compacted meanwhile (so the watch
     // cannot resume: 410), and it comes back on the same address.
@@ -274,11 +362,35 @@ async fn a_dropped_watch_converges_with_no_stale_and_no_missing_records() {
     api.apply(objects::service("default", "later", &["10.96.0.60"], &[]));
     api.delete("Service", "default", "new");
     api.expire();
-    expect(&server, "web.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.22"])).await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.22"]),
+    )
+    .await;
     let _serving = api.bind(addr).await.expect("rebind the same port");
-    expect(&server, "later.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.60"])).await;
-    expect(&server, "new.default.svc.cluster.local.", RecordType::A, NXDOMAIN).await;
-    expect(&server, "web.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.22"])).await;
+    expect(
+        &server,
+        "later.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.60"]),
+    )
+    .await;
+    expect(
+        &server,
+        "new.default.svc.cluster.local.",
+        RecordType::A,
+        NXDOMAIN,
+    )
+    .await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.22"]),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,13 +407,25 @@ async fn gone_forces_a_relist() {
     let before = lists(&api);
     api.expire();
     api.apply(objects::service("default", "after", &["10.96.0.70"], &[]));
-    expect(&server, "after.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.70"])).await;
+    expect(
+        &server,
+        "after.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.70"]),
+    )
+    .await;
     let start = Instant::now();
     while lists(&api) <= before {
         assert!(start.elapsed() < DEADLINE, "no relist after 410");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    expect(&server, "web.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.20"])).await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.20"]),
+    )
+    .await;
     drop(serving);
 }
 
@@ -323,7 +447,13 @@ async fn api_down_at_startup_is_servfail_and_not_ready_until_it_comes_up() {
     let _serving = api.bind(addr).await.expect("bind the configured port");
     expect(&server, web, RecordType::A, Records(&["10.96.0.20"])).await;
     wait_ready(&server).await;
-    expect(&server, "nope.default.svc.cluster.local.", RecordType::A, NXDOMAIN).await;
+    expect(
+        &server,
+        "nope.default.svc.cluster.local.",
+        RecordType::A,
+        NXDOMAIN,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +461,13 @@ async fn api_down_after_sync_keeps_answering() {
     let (api, serving) = start_api(cluster()).await;
     let server = TestServer::start(&corefile(&serving.url(), ""), &[]).await;
     wait_ready(&server).await;
-    expect(&server, "web.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.20"])).await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.20"]),
+    )
+    .await;
     serving.stop();
     api.fail_next(1000, 503);
     let start = Instant::now();
@@ -355,6 +491,12 @@ async fn server_errors_are_retried() {
         .await
         .expect("bind");
     let server = TestServer::start(&corefile(&serving.url(), ""), &[]).await;
-    expect(&server, "web.default.svc.cluster.local.", RecordType::A, Records(&["10.96.0.20"])).await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.20"]),
+    )
+    .await;
     wait_ready(&server).await;
 }

@@ -18,4 +18,5 @@ mod plugins;
 mod pod_view;
 mod protocol;
 mod reload;
+mod reply_source;
 mod tcp;

@@ -36,8 +36,6 @@ const DNS_SERVICE_IP: &str = "10.96.0.10";
 const DNS_POD_IP: &str = "10.244.99.1";
 /// The client pod's address.
 const POD_IP: &str = "10.244.99.2";
-/// The link between the pod and the dns namespace.
-const POD_SUBNET: &str = "10.244.99.0/24";
 /// The dns namespace's address on the link to the upstream.
 const DNS_UPSTREAM_LINK_IP: &str = "198.51.100.1";
 /// The upstream resolver (unbound).
@@ -202,12 +200,6 @@ impl Lab {
             format!("-n {dns} addr add {DNS_UPSTREAM_LINK_IP}/24 dev to-up"),
             format!("-n {dns} link set to-pod up"),
             format!("-n {dns} link set to-up up"),
-            // The server listens on the wildcard address and its UDP replies leave from
-            // the address the kernel picks for the destination, not necessarily the one
-            // the query was sent to. In a cluster, kube-proxy's DNAT turns the pod address
-            // back into the Service IP on the way back; here the route picks the Service
-            // IP, so the pod gets its answers from where it sent its queries.
-            format!("-n {dns} route replace {POD_SUBNET} dev to-pod src {DNS_SERVICE_IP}"),
             format!("-n {pod} addr add {POD_IP}/24 dev eth0"),
             format!("-n {pod} link set eth0 up"),
             format!("-n {pod} route add {DNS_SERVICE_IP}/32 via {DNS_POD_IP}"),

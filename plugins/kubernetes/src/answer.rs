@@ -434,7 +434,7 @@ impl Query<'_> {
         match request.endpoint {
             Some(label) => {
                 for index in entry.named(label) {
-                    push(&entry.endpoints[*index as usize]);
+                    push(&entry.endpoints[index as usize]);
                 }
             }
             None => entry.endpoints.iter().for_each(&mut push),

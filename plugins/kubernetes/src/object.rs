@@ -12,6 +12,7 @@ use std::sync::Arc;
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use smallvec::SmallVec;
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -206,18 +207,14 @@ pub struct SlimService {
 /// One endpoint of a slice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlimEndpoint {
-    /// Its addresses (one, in practice).
-    pub addresses: Vec<IpAddr>,
+    /// Its addresses (one, in practice: kept inline, no allocation).
+    pub addresses: SmallVec<[IpAddr; 1]>,
     /// The `ready` condition; an absent condition counts as ready.
     pub ready: bool,
     /// `hostname`, set for pods whose hostname and subdomain name the service.
     pub hostname: Option<Box<str>>,
     /// The name of the pod behind it (from `targetRef`), if shorter than 64 characters.
     pub target_pod: Option<Box<str>>,
-    /// `nodeName`.
-    pub node: Option<Box<str>>,
-    /// `zone` (topology).
-    pub zone: Option<Box<str>>,
 }
 
 /// An EndpointSlice, slim.
@@ -371,7 +368,7 @@ pub fn slim_slice(slice: &EndpointSlice) -> Result<Option<SlimSlice>, ConvertErr
     }
     let mut endpoints = Vec::with_capacity(slice.endpoints.len());
     for endpoint in &slice.endpoints {
-        let addresses: Vec<IpAddr> = endpoint
+        let addresses: SmallVec<[IpAddr; 1]> = endpoint
             .addresses
             .iter()
             .filter_map(|a| a.parse().ok())
@@ -399,8 +396,6 @@ pub fn slim_slice(slice: &EndpointSlice) -> Result<Option<SlimSlice>, ConvertErr
                 .filter(|h| !h.is_empty())
                 .map(|h| h.to_ascii_lowercase().into()),
             target_pod,
-            node: endpoint.node_name.as_deref().map(Box::from),
-            zone: endpoint.zone.as_deref().map(Box::from),
         });
     }
     let ports = slice

@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::Equivalent;
 
 use crate::object::{Port, ServiceKind, SlimService, SlimSlice};
 
@@ -87,8 +87,10 @@ pub struct ServiceEntry {
     pub endpoints: Vec<EndpointAddr>,
     /// The ports of each slice; empty when a slice declares none.
     pub slice_ports: Vec<Vec<Port>>,
-    /// Endpoint label → indices into `endpoints`.
-    by_name: HashMap<Arc<str>, Vec<u32>>,
+    /// (endpoint label in lower case, index into `endpoints`), sorted by label: one
+    /// allocation per service instead of a map and a vector per label, found by
+    /// binary search.
+    by_name: Vec<(Arc<str>, u32)>,
 }
 
 impl PartialEq for ServiceEntry {
@@ -114,7 +116,7 @@ impl ServiceEntry {
     ) -> Option<Self> {
         let mut endpoints = Vec::new();
         let mut slice_ports = Vec::new();
-        let mut by_name: HashMap<Arc<str>, Vec<u32>> = HashMap::new();
+        let mut by_name: Vec<(Arc<str>, u32)> = Vec::new();
         let mut any_slice = false;
         for slice in slices {
             any_slice = true;
@@ -133,7 +135,7 @@ impl ServiceEntry {
                     } else {
                         label.clone()
                     };
-                    by_name.entry(key).or_default().push(index);
+                    by_name.push((key, index));
                     endpoints.push(EndpointAddr {
                         ip: *ip,
                         name: label,
@@ -146,6 +148,9 @@ impl ServiceEntry {
         if service.is_none() && !any_slice {
             return None;
         }
+        by_name.sort_unstable();
+        by_name.shrink_to_fit();
+        endpoints.shrink_to_fit();
         Some(Self {
             namespace: namespace.clone(),
             name: name.clone(),
@@ -157,8 +162,15 @@ impl ServiceEntry {
     }
 
     /// Indices of the addresses whose endpoint label is `label` (lower case).
-    pub fn named(&self, label: &str) -> &[u32] {
-        self.by_name.get(label).map_or(&[], Vec::as_slice)
+    pub fn named(&self, label: &str) -> impl ExactSizeIterator<Item = u32> + '_ {
+        let start = self.by_name.partition_point(|(name, _)| &**name < label);
+        let len = self.by_name[start..]
+            .iter()
+            .take_while(|(name, _)| &**name == label)
+            .count();
+        self.by_name[start..start + len]
+            .iter()
+            .map(|(_, index)| *index)
     }
 
     /// The ports of the slice an address came from.

@@ -27,6 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hashbrown::{HashMap, HashSet};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use smallvec::SmallVec;
 
 pub use entry::{EndpointAddr, Key, NameRef, ServiceEntry, dashed};
 
@@ -52,7 +53,8 @@ pub struct ReverseRef {
 pub struct View {
     services: HashMap<Key, Arc<ServiceEntry>>,
     namespaces: HashSet<Arc<str>>,
-    reverse: HashMap<IpAddr, Vec<ReverseRef>>,
+    /// Nearly every address belongs to one service: kept inline, no allocation.
+    reverse: HashMap<IpAddr, SmallVec<[ReverseRef; 1]>>,
     pod_ips: HashMap<IpAddr, Vec<(Arc<str>, u32)>>,
 }
 
@@ -69,7 +71,7 @@ impl View {
 
     /// The reverse items of `ip`.
     pub fn reverse(&self, ip: IpAddr) -> &[ReverseRef] {
-        self.reverse.get(&ip).map_or(&[], Vec::as_slice)
+        self.reverse.get(&ip).map_or(&[], |items| items.as_slice())
     }
 
     /// Whether a pod in `namespace` has `ip`.
