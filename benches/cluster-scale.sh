@@ -26,7 +26,8 @@ target_dir=${CARGO_TARGET_DIR:-target}
 cdns="$target_dir/release/clusterdns"
 apisrv="$target_dir/release/test-apiserver"
 if [ ! -x "$cdns" ] || [ ! -x "$apisrv" ]; then
-  cargo build --release --quiet --bin clusterdns --bin test-apiserver
+  cargo build --release --quiet -p clusterdns --bin clusterdns
+  cargo build --release --quiet -p clusterdns-test-apiserver --bin test-apiserver
 fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
