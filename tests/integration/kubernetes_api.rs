@@ -500,3 +500,46 @@ async fn server_errors_are_retried() {
     .await;
     wait_ready(&server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_names_the_cluster_and_context() {
+    let (_api, serving) = start_api(cluster()).await;
+    // Two contexts: the current one points nowhere, the named one at the API server.
+    let kubeconfig = format!(
+        "apiVersion: v1
+kind: Config
+current-context: wrong
+clusters:
+- name: test
+  cluster: {{server: \"{}\"}}
+- name: nowhere
+  cluster: {{server: \"http://127.0.0.1:9\"}}
+users:
+- name: tester
+  user: {{}}
+contexts:
+- name: right
+  context: {{cluster: test, user: tester}}
+- name: wrong
+  context: {{cluster: nowhere, user: tester}}
+",
+        serving.url()
+    );
+    let corefile = ".:0 {
+    bind 127.0.0.1
+    ready 127.0.0.1:0
+    kubernetes cluster.local {
+        kubeconfig kubeconfig.yaml right
+    }
+}
+";
+    let server = TestServer::start(corefile, &[("kubeconfig.yaml", &kubeconfig)]).await;
+    wait_ready(&server).await;
+    expect(
+        &server,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        Records(&["10.96.0.20"]),
+    )
+    .await;
+}
