@@ -12,8 +12,9 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use clusterdns_api::metrics::Label;
 use clusterdns_api::{Ctx, Next, PluginError, Protocol, Response};
-use hickory_proto::op::{Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::op::{Edns, MessageType, Metadata, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Record, RecordType};
+use pin_project_lite::pin_project;
 
 use super::codec::{self, AnswerParts, Decoded, ErrorReply};
 use super::routes::{Block, Routes};
@@ -43,13 +44,29 @@ pub enum Prepared {
     Run(ChainFuture),
 }
 
-/// A chain's result with what is needed to encode and count it.
-pub struct Finished {
+/// What the answer needs from the request, kept outside the chain future: it is still
+/// there when a plugin panics, so the SERVFAIL reply needs no pre-made copy.
+struct Request {
     block: Arc<Block>,
     zone: Label,
     server: Label,
-    ctx: Ctx,
+    metadata: Metadata,
+    /// The question as the client wrote it, echoed in the answer.
     question: Query,
+    protocol: Protocol,
+    src: SocketAddr,
+    start: Instant,
+    request_size: usize,
+    /// The OPT record to answer with, when the request had one.
+    answer_edns: Option<Edns>,
+    /// The largest answer the client accepts.
+    max_size: u16,
+    dnssec_ok: bool,
+}
+
+/// A chain's result with what is needed to encode and count it.
+pub struct Finished {
+    request: Request,
     result: Result<Response, PluginError>,
 }
 
@@ -94,99 +111,113 @@ pub fn prepare(
     let block = matched.block.clone();
     let zone = matched.zone.clone();
     drop(routes);
+    let src = canonical(src);
+    let answer_edns = query.edns.as_ref().map(codec::answer_edns);
+    let max_size = codec::max_answer_size(query.edns.as_ref(), over_udp);
+    let dnssec_ok = query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
     let ctx = Ctx {
         metadata: query.metadata,
         query: query.query.clone(),
-        edns: query.edns,
-        src: canonical(src),
+        src,
         local: state.local,
         protocol,
         request_size: packet.len(),
         zone: zone.0.clone(),
         server: state.server.0.clone(),
         start,
+        edns: query.edns,
     };
-    let job = Finished {
-        block,
+    let request = Request {
+        block: block.clone(),
         zone,
         server: state.server.clone(),
-        ctx,
+        metadata: query.metadata,
         question: query.query,
-        result: Err(PluginError::NoNextPlugin),
-    };
-    let fallback = Finished {
-        block: job.block.clone(),
-        zone: job.zone.clone(),
-        server: job.server.clone(),
-        ctx: job.ctx.clone(),
-        question: job.question.clone(),
-        result: Err(PluginError::failed("server", "plugin panicked")),
+        protocol,
+        src,
+        start,
+        request_size: packet.len(),
+        answer_edns,
+        max_size,
+        dnssec_ok,
     };
     Prepared::Run(Box::pin(CatchPanic {
-        inner: Box::pin(run_chain(job)),
-        fallback: Some(fallback),
+        inner: run_chain(block, ctx),
+        request: Some(request),
     }))
 }
 
-async fn run_chain(mut job: Finished) -> Finished {
-    let block = job.block.clone();
-    job.result = Next::new(&block.chain).run(&mut job.ctx).await;
-    job
+async fn run_chain(block: Arc<Block>, mut ctx: Ctx) -> Result<Response, PluginError> {
+    Next::new(&block.chain).run(&mut ctx).await
 }
 
 /// Encodes the chain's answer into `buf` and records metrics. Returns whether there is
 /// something to send.
 pub fn finish(job: Finished, buf: &mut Vec<u8>) -> bool {
-    let over_udp = job.ctx.protocol == Protocol::Udp;
-    let response = match job.result {
-        Ok(response) => response,
-        Err(_) => Response::new(&job.ctx, "", ResponseCode::ServFail),
+    let request = &job.request;
+    let no_records: &[Record] = &[];
+    let (mut metadata, answers, authorities, additionals, writer) = match &job.result {
+        Ok(response) => (
+            response.message.metadata,
+            &response.message.answers[..],
+            &response.message.authorities[..],
+            &response.message.additionals[..],
+            response.writer,
+        ),
+        // What `Response::new(ctx, "", ServFail)` holds.
+        Err(_) => {
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            metadata.message_type = MessageType::Response;
+            metadata.response_code = ResponseCode::ServFail;
+            (metadata, no_records, no_records, no_records, "")
+        }
     };
-    let mut metadata = response.message.metadata;
-    let request = &job.ctx.metadata;
-    metadata.id = request.id;
-    metadata.op_code = request.op_code;
-    metadata.recursion_desired = request.recursion_desired;
-    metadata.checking_disabled = request.checking_disabled;
-    let edns = job.ctx.edns.as_ref().map(codec::answer_edns);
+    metadata.id = request.metadata.id;
+    metadata.op_code = request.metadata.op_code;
+    metadata.recursion_desired = request.metadata.recursion_desired;
+    metadata.checking_disabled = request.metadata.checking_disabled;
     let parts = AnswerParts {
         metadata,
-        query: Some(&job.question),
-        answers: &response.message.answers,
-        authorities: &response.message.authorities,
-        additionals: &response.message.additionals,
-        edns: edns.as_ref(),
+        query: Some(&request.question),
+        answers,
+        authorities,
+        additionals,
+        edns: request.answer_edns.as_ref(),
     };
-    let max = codec::max_answer_size(job.ctx.edns.as_ref(), over_udp);
     let mut rcode = metadata.response_code;
-    let mut writer = response.writer;
-    if let Err(error) = codec::encode(&parts, max, buf) {
-        tracing::error!(%error, qname = %job.question.name(), "encoding the answer failed");
+    let mut writer = writer;
+    if let Err(error) = codec::encode(&parts, request.max_size, buf) {
+        tracing::error!(%error, qname = %request.question.name(), "encoding the answer failed");
         rcode = ResponseCode::ServFail;
         writer = "";
-        let reply = ErrorReply {
-            metadata: job.ctx.metadata,
-            query: Some(job.question.clone()),
-            edns: job.ctx.edns.clone(),
-            rcode,
+        // What `codec::encode_error` writes for the request.
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.response_code = rcode;
+        let parts = AnswerParts {
+            metadata,
+            query: Some(&request.question),
+            answers: no_records,
+            authorities: no_records,
+            additionals: no_records,
+            edns: request.answer_edns.as_ref(),
         };
-        if codec::encode_error(&reply, over_udp, buf).is_err() {
+        if codec::encode(&parts, request.max_size, buf).is_err() {
             return false;
         }
     }
-    if job.block.metrics {
+    if request.block.metrics {
         DNS_METRICS.record(&QueryRecord {
-            server: &job.server,
-            zone: &job.zone,
-            proto: job.ctx.protocol.as_str(),
-            ipv6: job.ctx.src.is_ipv6(),
-            qtype: job.question.query_type(),
-            dnssec_ok: job.ctx.dnssec_ok(),
-            request_size: job.ctx.request_size,
+            server: &request.server,
+            zone: &request.zone,
+            proto: request.protocol.as_str(),
+            ipv6: request.src.is_ipv6(),
+            qtype: request.question.query_type(),
+            dnssec_ok: request.dnssec_ok,
+            request_size: request.request_size,
             response_size: buf.len(),
             rcode,
             plugin: writer,
-            duration: job.ctx.start.elapsed(),
+            duration: request.start.elapsed(),
         });
     }
     true
@@ -205,30 +236,97 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
-/// Turns a panic inside a plugin into a SERVFAIL answer and a `coredns_panics_total`
-/// increment, as CoreDNS's recovery does, instead of taking a worker down. It keeps a
-/// copy of the job without a result, which [`finish`] answers with SERVFAIL.
-struct CatchPanic {
-    inner: Pin<Box<dyn Future<Output = Finished> + Send>>,
-    fallback: Option<Finished>,
+pin_project! {
+    /// Turns a panic inside a plugin into a SERVFAIL answer and a `coredns_panics_total`
+    /// increment, as CoreDNS's recovery does, instead of taking a worker down. It owns
+    /// the request's header, which outlives the chain future, so [`finish`] can answer
+    /// a panicked chain with SERVFAIL.
+    struct CatchPanic<F> {
+        #[pin]
+        inner: F,
+        request: Option<Request>,
+    }
 }
 
-impl Future for CatchPanic {
+impl<F> Future for CatchPanic<F>
+where
+    F: Future<Output = Result<Response, PluginError>>,
+{
     type Output = Finished;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Finished> {
-        let inner = &mut self.inner;
-        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
-            Ok(poll) => poll,
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Finished> {
+        let this = self.project();
+        if this.request.is_none() {
+            // Polled again after it completed (or a panic was answered): never completes.
+            return Poll::Pending;
+        }
+        let inner = this.inner;
+        let result = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(result)) => result,
             Err(_) => {
                 DNS_METRICS.panicked();
                 tracing::error!("a plugin panicked; answering SERVFAIL");
-                match self.fallback.take() {
-                    Some(fallback) => Poll::Ready(fallback),
-                    // Polled again after a panic was already answered: never completes.
-                    None => Poll::Pending,
-                }
+                Err(PluginError::failed("server", "plugin panicked"))
             }
+        };
+        match this.request.take() {
+            Some(request) => Poll::Ready(Finished { request, result }),
+            None => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::Name;
+
+    use super::*;
+
+    /// A chain that panics is answered SERVFAIL from the header alone, echoing the
+    /// request's ID and question.
+    #[tokio::test]
+    async fn a_panicking_chain_is_answered_servfail() {
+        let question = Query::query(Name::from_ascii("Web.Example.org.").unwrap(), RecordType::A);
+        let mut metadata = Metadata::new(
+            4242,
+            hickory_proto::op::MessageType::Query,
+            hickory_proto::op::OpCode::Query,
+        );
+        metadata.recursion_desired = true;
+        let request = Request {
+            block: Arc::new(Block {
+                zones: Vec::new(),
+                chain: Vec::new(),
+                metrics: false,
+            }),
+            zone: Label(Arc::from("example.org.")),
+            server: Label(Arc::from("dns://:53")),
+            metadata,
+            question: question.clone(),
+            protocol: Protocol::Udp,
+            src: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            start: Instant::now(),
+            request_size: 40,
+            answer_edns: None,
+            max_size: 512,
+            dnssec_ok: false,
+        };
+        let job = CatchPanic {
+            inner: async { panic!("plugin bug") },
+            request: Some(request),
+        }
+        .await;
+        let mut buf = Vec::new();
+        assert!(finish(job, &mut buf));
+        let reply = Message::from_vec(&buf).unwrap();
+        assert_eq!(reply.metadata.id, 4242);
+        assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+        assert!(reply.metadata.recursion_desired);
+        assert_eq!(reply.queries, vec![question]);
+        assert!(reply.answers.is_empty());
     }
 }
