@@ -1,8 +1,9 @@
 //! Helpers for plugin unit tests (feature `testing`): read a directive written as in
-//! a Corefile, and a setup context, without the server's parser.
+//! a Corefile, a setup context without the server's parser, and a temporary directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{Directive, Readiness, SetupCtx, Token};
 use hickory_proto::rr::Name;
@@ -66,4 +67,40 @@ pub fn setup_ctx() -> SetupCtx {
         PathBuf::from("/corefile-dir"),
         Readiness::new(),
     )
+}
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new directory whose name contains `tag` (for finding it while debugging).
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = format!(
+            "clusterdns-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        Self(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `content` to `name` in the directory and returns its path.
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, content).expect("write a file in the temporary directory");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -1,10 +1,9 @@
-//! Helpers for the unit tests: a setup context, a temporary directory and a query
+//! Helpers for the unit tests: a setup context, a temporary directory (shared from `clusterdns_api::testing`) and a query
 //! runner (directives are read with `clusterdns_api::testing::directive`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clusterdns_api::proto::op::{Query, ResponseCode};
 use clusterdns_api::proto::rr::{Name, RecordType};
@@ -24,39 +23,7 @@ pub fn setup_ctx(zones: &[&str]) -> SetupCtx {
     )
 }
 
-/// A fresh directory under the system's temporary directory, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let unique = format!(
-            "clusterdns-hosts-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let path = std::env::temp_dir().join(unique);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-
-    /// Writes `content` to `name` in the directory and returns its path.
-    pub fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use clusterdns_api::testing::TempDir;
 
 /// The plugin after hosts in test chains: answers REFUSED, written by "next".
 pub struct NextStub;

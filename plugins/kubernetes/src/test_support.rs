@@ -2,9 +2,8 @@
 //! from a directive, a query runner, and records as sorted text.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clusterdns_api::proto::op::{Query, ResponseCode};
 use clusterdns_api::proto::rr::rdata::A;
@@ -22,39 +21,7 @@ pub const F0: &str = include_str!("../testdata/f0-kubeadm.yaml");
 pub const F1: &str = include_str!("../testdata/f1-handler.yaml");
 pub const F2: &str = include_str!("../testdata/f2-reverse.json");
 
-/// A fresh directory under the system's temporary directory, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let unique = format!(
-            "clusterdns-k8s-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let path = std::env::temp_dir().join(unique);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `content` to `name` in the directory and returns its path.
-    pub fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use clusterdns_api::testing::TempDir;
 
 /// Every object of a fixture, all kinds kept.
 pub fn objects(text: &str) -> Vec<Object> {
