@@ -342,15 +342,7 @@ async fn group_k_kubeadm_cluster_from_the_api() {
     let serving = api.bind("127.0.0.1:0").await.unwrap();
     let corefile = kubeadm_corefile(upstream.addr, &format!("endpoint {}", serving.url()));
     let server = TestServer::start(&corefile, &[]).await;
-    let start = Instant::now();
-    while crate::support::http_get(server.http("/ready"), "/ready")
-        .await
-        .0
-        != 200
-    {
-        assert!(start.elapsed() < Duration::from_secs(15), "never synced");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_ready(Duration::from_secs(15)).await;
     group_k(&server).await;
 }
 

@@ -112,6 +112,12 @@ async fn expect(server: &TestServer, name: &str, qtype: RecordType, want: Want) 
     }
 }
 
+/// [`expect`] for the A records of service `name` in namespace `default`.
+async fn expect_a(server: &TestServer, name: &str, want: Want) {
+    let qname = format!("{name}.default.svc.cluster.local.");
+    expect(server, &qname, RecordType::A, want).await;
+}
+
 #[derive(Debug)]
 enum Want {
     Records(&'static [&'static str]),
@@ -138,12 +144,13 @@ async fn ready_status(server: &TestServer) -> u16 {
     http_get(server.http("/ready"), "/ready").await.0
 }
 
-async fn wait_ready(server: &TestServer) {
-    let start = Instant::now();
-    while ready_status(server).await != 200 {
-        assert!(start.elapsed() < DEADLINE, "/ready never answered 200");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// The test API server holding `objects`, and a server watching it with `extra` in
+/// its `kubernetes` block, synced.
+async fn synced(objects: Vec<Value>, extra: &str) -> (ApiServer, Serving, TestServer) {
+    let (api, serving) = start_api(objects).await;
+    let server = TestServer::start(&corefile(&serving.url(), extra), &[]).await;
+    server.wait_ready(DEADLINE).await;
+    (api, serving, server)
 }
 
 async fn start_api(objects: Vec<Value>) -> (ApiServer, Serving) {
@@ -158,9 +165,7 @@ async fn start_api(objects: Vec<Value>) -> (ApiServer, Serving) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_of_every_kind_reach_dns() {
-    let (api, serving) = start_api(cluster()).await;
-    let server = TestServer::start(&corefile(&serving.url(), "pods insecure"), &[]).await;
-    wait_ready(&server).await;
+    let (api, serving, server) = synced(cluster(), "pods insecure").await;
     let web = "web.default.svc.cluster.local.";
     let db = "db.default.svc.cluster.local.";
     expect(&server, web, RecordType::A, Records(&["10.96.0.20"])).await;
@@ -180,13 +185,7 @@ async fn changes_of_every_kind_reach_dns() {
         &["10.96.0.30"],
         &[("http", 80, "TCP")],
     ));
-    expect(
-        &server,
-        "api.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.30"]),
-    )
-    .await;
+    expect_a(&server, "api", Records(&["10.96.0.30"])).await;
     api.apply(objects::service(
         "default",
         "web",
@@ -209,13 +208,7 @@ async fn changes_of_every_kind_reach_dns() {
     )
     .await;
     api.delete("Service", "default", "api");
-    expect(
-        &server,
-        "api.default.svc.cluster.local.",
-        RecordType::A,
-        NXDOMAIN,
-    )
-    .await;
+    expect_a(&server, "api", NXDOMAIN).await;
 
     // EndpointSlice: an endpoint becomes ready, then the slice goes away.
     api.apply(objects::endpoint_slice(
@@ -259,9 +252,7 @@ async fn changes_of_every_kind_reach_dns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_verified_watches_pods() {
-    let (api, serving) = start_api(cluster()).await;
-    let server = TestServer::start(&corefile(&serving.url(), "pods verified"), &[]).await;
-    wait_ready(&server).await;
+    let (api, _serving, server) = synced(cluster(), "pods verified").await;
     let name = "10-244-5-6.default.pod.cluster.local.";
     expect(&server, name, RecordType::A, NXDOMAIN).await;
     api.apply(objects::pod("default", "worker", "10.244.5.6"));
@@ -282,23 +273,9 @@ async fn selectors_go_to_the_api_server() {
         objects::service("default", "labelled", &["10.96.0.40"], &[]),
         &[("app", "dns")],
     ));
-    let (api, serving) = start_api(objects).await;
-    let server = TestServer::start(&corefile(&serving.url(), "labels app=dns"), &[]).await;
-    wait_ready(&server).await;
-    expect(
-        &server,
-        "labelled.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.40"]),
-    )
-    .await;
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        NXDOMAIN,
-    )
-    .await;
+    let (api, _serving, server) = synced(objects, "labels app=dns").await;
+    expect_a(&server, "labelled", Records(&["10.96.0.40"])).await;
+    expect_a(&server, "web", NXDOMAIN).await;
     let requests = api.requests();
     let slices = requests
         .iter()
@@ -316,16 +293,8 @@ async fn selectors_go_to_the_api_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_watch_converges_with_no_stale_and_no_missing_records() {
-    let (api, serving) = start_api(cluster()).await;
-    let server = TestServer::start(&corefile(&serving.url(), ""), &[]).await;
-    wait_ready(&server).await;
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.20"]),
-    )
-    .await;
+    let (api, serving, server) = synced(cluster(), "").await;
+    expect_a(&server, "web", Records(&["10.96.0.20"])).await;
 
     // The connection drops; while the watch is gone a service is added, one changed,
     // one deleted.
@@ -333,27 +302,9 @@ async fn a_dropped_watch_converges_with_no_stale_and_no_missing_records() {
     api.apply(objects::service("default", "new", &["10.96.0.50"], &[]));
     api.apply(objects::service("default", "web", &["10.96.0.22"], &[]));
     api.delete("Service", "default", "db");
-    expect(
-        &server,
-        "new.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.50"]),
-    )
-    .await;
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.22"]),
-    )
-    .await;
-    expect(
-        &server,
-        "db.default.svc.cluster.local.",
-        RecordType::A,
-        NXDOMAIN,
-    )
-    .await;
+    expect_a(&server, "new", Records(&["10.96.0.50"])).await;
+    expect_a(&server, "web", Records(&["10.96.0.22"])).await;
+    expect_a(&server, "db", NXDOMAIN).await;
 
     // The API server goes away entirely, history is compacted meanwhile (so the watch
     // cannot resume: 410), and it comes back on the same address.
@@ -362,42 +313,16 @@ async fn a_dropped_watch_converges_with_no_stale_and_no_missing_records() {
     api.apply(objects::service("default", "later", &["10.96.0.60"], &[]));
     api.delete("Service", "default", "new");
     api.expire();
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.22"]),
-    )
-    .await;
+    expect_a(&server, "web", Records(&["10.96.0.22"])).await;
     let _serving = api.bind(addr).await.expect("rebind the same port");
-    expect(
-        &server,
-        "later.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.60"]),
-    )
-    .await;
-    expect(
-        &server,
-        "new.default.svc.cluster.local.",
-        RecordType::A,
-        NXDOMAIN,
-    )
-    .await;
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.22"]),
-    )
-    .await;
+    expect_a(&server, "later", Records(&["10.96.0.60"])).await;
+    expect_a(&server, "new", NXDOMAIN).await;
+    expect_a(&server, "web", Records(&["10.96.0.22"])).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gone_forces_a_relist() {
-    let (api, serving) = start_api(cluster()).await;
-    let server = TestServer::start(&corefile(&serving.url(), ""), &[]).await;
-    wait_ready(&server).await;
+    let (api, serving, server) = synced(cluster(), "").await;
     let lists = |api: &ApiServer| {
         api.requests()
             .iter()
@@ -407,25 +332,13 @@ async fn gone_forces_a_relist() {
     let before = lists(&api);
     api.expire();
     api.apply(objects::service("default", "after", &["10.96.0.70"], &[]));
-    expect(
-        &server,
-        "after.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.70"]),
-    )
-    .await;
+    expect_a(&server, "after", Records(&["10.96.0.70"])).await;
     let start = Instant::now();
     while lists(&api) <= before {
         assert!(start.elapsed() < DEADLINE, "no relist after 410");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.20"]),
-    )
-    .await;
+    expect_a(&server, "web", Records(&["10.96.0.20"])).await;
     drop(serving);
 }
 
@@ -446,28 +359,14 @@ async fn api_down_at_startup_is_servfail_and_not_ready_until_it_comes_up() {
     load(&api, cluster());
     let _serving = api.bind(addr).await.expect("bind the configured port");
     expect(&server, web, RecordType::A, Records(&["10.96.0.20"])).await;
-    wait_ready(&server).await;
-    expect(
-        &server,
-        "nope.default.svc.cluster.local.",
-        RecordType::A,
-        NXDOMAIN,
-    )
-    .await;
+    server.wait_ready(DEADLINE).await;
+    expect_a(&server, "nope", NXDOMAIN).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_down_after_sync_keeps_answering() {
-    let (api, serving) = start_api(cluster()).await;
-    let server = TestServer::start(&corefile(&serving.url(), ""), &[]).await;
-    wait_ready(&server).await;
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.20"]),
-    )
-    .await;
+    let (api, serving, server) = synced(cluster(), "").await;
+    expect_a(&server, "web", Records(&["10.96.0.20"])).await;
     serving.stop();
     api.fail_next(1000, 503);
     let start = Instant::now();
@@ -491,14 +390,8 @@ async fn server_errors_are_retried() {
         .await
         .expect("bind");
     let server = TestServer::start(&corefile(&serving.url(), ""), &[]).await;
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.20"]),
-    )
-    .await;
-    wait_ready(&server).await;
+    expect_a(&server, "web", Records(&["10.96.0.20"])).await;
+    server.wait_ready(DEADLINE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,12 +427,6 @@ contexts:
 }
 ";
     let server = TestServer::start(corefile, &[("kubeconfig.yaml", &kubeconfig)]).await;
-    wait_ready(&server).await;
-    expect(
-        &server,
-        "web.default.svc.cluster.local.",
-        RecordType::A,
-        Records(&["10.96.0.20"]),
-    )
-    .await;
+    server.wait_ready(DEADLINE).await;
+    expect_a(&server, "web", Records(&["10.96.0.20"])).await;
 }

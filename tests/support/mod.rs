@@ -54,6 +54,15 @@ impl TestServer {
     pub fn http(&self, path: &str) -> SocketAddr {
         loopback(self.server.http_addr(path).expect("path is served"))
     }
+
+    /// Waits until `/ready` answers 200; panics after `deadline`.
+    pub async fn wait_ready(&self, deadline: Duration) {
+        let start = std::time::Instant::now();
+        while http_get(self.http("/ready"), "/ready").await.0 != 200 {
+            assert!(start.elapsed() < deadline, "/ready never answered 200");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// A wildcard address, as something a client can send to.
