@@ -1,5 +1,6 @@
-//! Helpers for the unit tests: a setup context, a temporary directory (shared from `clusterdns_api::testing`) and a query
-//! runner (directives are read with `clusterdns_api::testing::directive`).
+//! Helpers for the unit tests: a setup context, a temporary directory (shared from
+//! `clusterdns_api::testing`) and a query runner (directives are read with
+//! `clusterdns_api::testing::directive`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

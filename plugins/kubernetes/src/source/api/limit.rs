@@ -200,4 +200,33 @@ mod tests {
         assert_eq!(first.duration_since(start), Duration::ZERO);
         assert_eq!(second.duration_since(start), Duration::from_secs(1));
     }
+
+    #[tokio::test]
+    async fn max_inflight_holds_the_next_request_until_a_response_arrives() {
+        use std::sync::Arc;
+        use tower::{Layer, Service, ServiceExt};
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let layer = LimitLayer::new(None, None, Some(1));
+        let inner_gate = gate.clone();
+        let mut service = layer.layer(tower::service_fn(move |n: u32| {
+            let gate = inner_gate.clone();
+            async move {
+                if n == 1 {
+                    gate.notified().await;
+                }
+                Ok::<_, std::convert::Infallible>(n)
+            }
+        }));
+        let first = service.ready().await.unwrap().call(1);
+        let first = tokio::spawn(first);
+        // The only slot is taken: the service is not ready for a second request.
+        let waiting = tokio::time::timeout(Duration::from_millis(50), service.ready()).await;
+        assert!(
+            waiting.is_err(),
+            "a second request went out with the slot taken"
+        );
+        gate.notify_one();
+        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(service.ready().await.unwrap().call(2).await.unwrap(), 2);
+    }
 }
