@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use clusterdns_api::metrics::Label;
+use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{Ctx, Next, PluginError, Protocol, Response};
 use hickory_proto::op::{Edns, MessageType, Metadata, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
@@ -81,6 +82,11 @@ pub fn prepare(
 ) -> Prepared {
     let start = Instant::now();
     let over_udp = protocol == Protocol::Udp;
+    if let Some(mut query) = WireQuery::parse(packet, over_udp)
+        && serve_wire(state, &mut query, src, protocol, start, buf)
+    {
+        return Prepared::Reply;
+    }
     let query = match codec::decode(packet) {
         Decoded::Drop => return Prepared::Drop,
         Decoded::Error(reply) => return error_reply(&reply, over_udp, buf),
@@ -145,6 +151,60 @@ pub fn prepare(
         inner: run_chain(block, ctx),
         request: Some(request),
     }))
+}
+
+/// Offers a plain query to the block's plugins on the wire path
+/// (`clusterdns_api::wire`). Returns whether one answered it into `buf`; otherwise the
+/// ordinary path serves it, and answers any panic here with SERVFAIL when the chain
+/// panics again there.
+fn serve_wire(
+    state: &ListenerState,
+    query: &mut WireQuery<'_>,
+    src: SocketAddr,
+    protocol: Protocol,
+    start: Instant,
+    buf: &mut Vec<u8>,
+) -> bool {
+    // Zone transfers are refused by the ordinary path.
+    if matches!(query.qtype(), RecordType::AXFR | RecordType::IXFR) {
+        return false;
+    }
+    let routes = state.routes.load();
+    let Some(matched) = routes.find_wire(query) else {
+        return false;
+    };
+    let chain = &matched.block.chain;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        for plugin in chain {
+            match plugin.serve_wire(query, buf) {
+                Wire::Pass => continue,
+                outcome => return outcome,
+            }
+        }
+        Wire::Slow
+    }));
+    let Ok(Wire::Answered { rcode, writer }) = outcome else {
+        if outcome.is_err() {
+            tracing::error!("a plugin panicked on the wire path; trying the ordinary path");
+        }
+        return false;
+    };
+    if matched.block.metrics {
+        DNS_METRICS.record(&QueryRecord {
+            server: &state.server,
+            zone: matched.zone,
+            proto: protocol.as_str(),
+            ipv6: canonical(src).is_ipv6(),
+            qtype: query.qtype(),
+            dnssec_ok: query.edns().is_some_and(|edns| edns.dnssec_ok),
+            request_size: query.request_size(),
+            response_size: buf.len(),
+            rcode,
+            plugin: writer,
+            duration: start.elapsed(),
+        });
+    }
+    true
 }
 
 async fn run_chain(block: Arc<Block>, mut ctx: Ctx) -> Result<Response, PluginError> {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use clusterdns_api::Plugin;
 use clusterdns_api::metrics::Label;
+use clusterdns_api::wire::WireQuery;
 use hickory_proto::rr::Name;
 
 /// One server block, built: its zones and its plugin chain in execution order.
@@ -19,6 +20,9 @@ pub struct Block {
 /// A zone and the block that serves it.
 struct Route {
     zone: Name,
+    /// The zone in lower-case wire format, for the wire path.
+    wire: Vec<u8>,
+    labels: usize,
     label: Label,
     block: Arc<Block>,
 }
@@ -46,6 +50,8 @@ impl Routes {
             .flat_map(|block| {
                 block.zones.iter().map(move |zone| Route {
                     zone: zone.clone(),
+                    wire: lower_wire(zone),
+                    labels: zone.num_labels() as usize,
                     label: Label::from(zone.to_string().as_str()),
                     block: block.clone(),
                 })
@@ -66,6 +72,22 @@ impl Routes {
             })
     }
 
+    /// [`find`](Self::find) for a query on the wire path.
+    pub fn find_wire(&self, query: &WireQuery<'_>) -> Option<Matched<'_>> {
+        let total = query.label_count();
+        self.routes
+            .iter()
+            .find(|route| {
+                total
+                    .checked_sub(route.labels)
+                    .is_some_and(|start| query.suffix(start) == route.wire.as_slice())
+            })
+            .map(|route| Matched {
+                block: &route.block,
+                zone: &route.label,
+            })
+    }
+
     /// Every block, once each.
     pub fn blocks(&self) -> Vec<Arc<Block>> {
         let mut blocks: Vec<Arc<Block>> = Vec::new();
@@ -76,6 +98,17 @@ impl Routes {
         }
         blocks
     }
+}
+
+/// `name` in lower case, wire format.
+fn lower_wire(name: &Name) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for label in name.iter() {
+        wire.push(label.len() as u8);
+        wire.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    wire.push(0);
+    wire
 }
 
 #[cfg(test)]
@@ -95,7 +128,7 @@ mod tests {
         let root = block(&["."]);
         let cluster = block(&["cluster.local.", "in-addr.arpa."]);
         let routes = Routes::new(&[root.clone(), cluster.clone()]);
-        let name = |n| Name::from_ascii(n).unwrap();
+        let name = |n: &str| Name::from_ascii(n).unwrap();
         let hit = routes
             .find(&name("Web.Default.SVC.Cluster.Local."))
             .unwrap();
@@ -105,7 +138,29 @@ mod tests {
             routes.find(&name("example.org.")).unwrap().block,
             &root
         ));
+        let packet = |n: &str| {
+            let mut message = hickory_proto::op::Message::new(
+                1,
+                hickory_proto::op::MessageType::Query,
+                hickory_proto::op::OpCode::Query,
+            );
+            message.add_query(hickory_proto::op::Query::query(
+                name(n),
+                hickory_proto::rr::RecordType::A,
+            ));
+            message.to_vec().unwrap()
+        };
+        let bytes = packet("Web.Default.SVC.Cluster.Local.");
+        let query = WireQuery::parse(&bytes, true).unwrap();
+        assert!(Arc::ptr_eq(
+            routes.find_wire(&query).unwrap().block,
+            &cluster
+        ));
+        let bytes = packet("local.");
+        let query = WireQuery::parse(&bytes, true).unwrap();
+        assert!(Arc::ptr_eq(routes.find_wire(&query).unwrap().block, &root));
         let only_cluster = Routes::new(&[cluster]);
+        assert!(only_cluster.find_wire(&query).is_none());
         assert!(only_cluster.find(&name("example.org.")).is_none());
         assert_eq!(routes.blocks().len(), 2);
     }

@@ -38,6 +38,11 @@ impl Fallthrough {
         })
     }
 
+    /// Whether no name falls through (so NXDOMAIN is final without looking at the name).
+    pub fn is_off(&self) -> bool {
+        !self.enabled
+    }
+
     /// Whether a would-be NXDOMAIN for `name` goes to the next plugin.
     pub fn through(&self, name: &Name) -> bool {
         self.enabled

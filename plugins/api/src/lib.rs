@@ -22,6 +22,7 @@ mod response;
 mod setup;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod wire;
 pub mod zone;
 
 pub use addr::listen_addr;

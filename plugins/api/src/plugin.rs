@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::wire::{Wire, WireQuery};
 use crate::{Ctx, Response};
 
 /// A boxed, sendable future: the chain is assembled at run time from the Corefile, so
@@ -36,6 +37,14 @@ pub trait Plugin: Send + Sync + 'static {
     /// after a reload that built this plugin), with their UDP addresses. `loop` sends
     /// its probe to them; most plugins need nothing here.
     fn started(&self, _listen: &[std::net::SocketAddr]) {}
+
+    /// Offers a plain query on the wire path (see [`crate::wire`]): `Pass` when this
+    /// plugin would hand it on untouched, `Answered` after writing the whole answer
+    /// into `buf`, `Slow` (the default) to have it served through [`serve`](Self::serve).
+    /// Whatever is answered here must be what `serve` would answer.
+    fn serve_wire(&self, _query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
+        Wire::Slow
+    }
 }
 
 /// The rest of the chain after the current plugin.

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::RecordType;
+use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Response};
 
 pub use consolidate::{Consolidator, Level, Outcome, Rule, go_duration};
@@ -139,6 +140,11 @@ impl Plugin for Errors {
             }
             result
         })
+    }
+
+    /// Wire answers are never errors: nothing to report.
+    fn serve_wire(&self, _query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
+        Wire::Pass
     }
 }
 

@@ -71,7 +71,7 @@ pub enum Outcome {
 
 /// The name does not exist (NXDOMAIN, unless fallthrough or unsynced).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct NameError;
+pub(crate) struct NameError;
 
 /// Records found for a query; empty answers mean NODATA.
 #[derive(Default)]
@@ -83,7 +83,7 @@ struct Found {
 }
 
 /// What a forward name stands for.
-enum Hits<'v> {
+pub(crate) enum Hits<'v> {
     /// The name exists and holds nothing (apex, `svc`, `pod`, a namespace).
     Empty,
     /// `ns.dns.<zone>`.
@@ -93,7 +93,7 @@ enum Hits<'v> {
 }
 
 /// One matched entry, as CoreDNS's `msg.Service`.
-enum Hit<'v> {
+pub(crate) enum Hit<'v> {
     /// An address, with the port of the matched port (`None`: no port, so no SRV) and
     /// whose name SRV answers point at.
     Address {
@@ -107,7 +107,7 @@ enum Hit<'v> {
 
 /// Whose name an SRV record points at.
 #[derive(Clone, Copy)]
-enum Target<'v> {
+pub(crate) enum Target<'v> {
     /// `<svc>.<ns>.svc.<zone>`.
     Service(&'v ServiceEntry),
     /// `<endpoint>.<svc>.<ns>.svc.<zone>`.
@@ -117,14 +117,14 @@ enum Target<'v> {
 }
 
 /// One query in one zone.
-struct Query<'a> {
-    settings: &'a Settings,
-    view: &'a View,
+pub(crate) struct Query<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) view: &'a View,
     /// The matched zone, lower case.
-    zone: &'a Name,
-    zone_labels: usize,
+    pub(crate) zone: &'a Name,
+    pub(crate) zone_labels: usize,
     /// The zone as the client wrote it.
-    zone_case: Name,
+    pub(crate) zone_case: Name,
 }
 
 /// Decides the answer to `ctx`. Never waits.
@@ -233,7 +233,7 @@ fn pod_address(label: &str) -> Option<IpAddr> {
 
 /// The SRV weight of each of `n` entries (CoreDNS's float arithmetic, for identical
 /// numbers).
-fn srv_weight(n: usize) -> u16 {
+pub(crate) fn srv_weight(n: usize) -> u16 {
     let total = 100.0 * n.max(1) as f64;
     let weight = (100.0 / total * 100.0).floor();
     (weight as u16).max(1)
@@ -290,14 +290,20 @@ impl Query<'_> {
     /// What a forward name stands for (CoreDNS `Records`/`findServices`/`findPods`).
     fn lookup(&self, qname: &Name) -> Result<Hits<'_>, NameError> {
         let base = Base::new(qname, self.zone_labels).ok_or(NameError)?;
+        self.lookup_base(&base, is_reverse_name(qname))
+    }
+
+    /// [`lookup`](Self::lookup) of the labels below the zone; `reverse` tells whether
+    /// the whole name is under `in-addr.arpa` or `ip6.arpa`.
+    pub(crate) fn lookup_base(&self, base: &Base, reverse: bool) -> Result<Hits<'_>, NameError> {
         if base.is(&["ns", "dns"]) {
             return Ok(Hits::NsDns);
         }
-        match parse(&base) {
+        match parse(base) {
             Request::Empty => Ok(Hits::Empty),
             Request::Invalid => Err(NameError),
             // Reverse zones hold no service or pod names.
-            _ if is_reverse_name(qname) => Err(NameError),
+            _ if reverse => Err(NameError),
             Request::Pod {
                 namespace,
                 name,

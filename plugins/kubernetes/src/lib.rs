@@ -11,6 +11,8 @@
 //!   [`source::api`] Kubernetes API), as a stream of [`source::Change`]s;
 //! - [`index`]: the objects kept the way queries arrive;
 //! - `query` and `answer`: the name grammar and record synthesis;
+//! - `wire`: the same answers written straight into the packet, for the common
+//!   queries;
 //! - `plugin`: the [`Kubernetes`] plugin in the chain.
 
 // Tests may unwrap; the non-test build of the crate is still checked for it.
@@ -25,11 +27,14 @@ mod plugin;
 mod query;
 pub mod selector;
 pub mod source;
+mod wire;
 
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;
 
 use std::net::IpAddr;
 use std::sync::Arc;

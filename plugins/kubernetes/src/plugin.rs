@@ -4,16 +4,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Response};
 use parking_lot::Mutex;
 
 use crate::answer::{Outcome, Settings, decide};
 use crate::index::Index;
 use crate::source::{Source, SourceTask};
+use crate::wire::{self, WireZones};
 
 /// Answers the cluster zone from an [`Index`] that a [`Source`] feeds.
 pub struct Kubernetes {
     settings: Settings,
+    /// The zones, for the wire path.
+    wire_zones: WireZones,
     index: Arc<Index>,
     /// When the plugin was built: the start of `startup_timeout`.
     created: Instant,
@@ -36,6 +40,7 @@ impl Kubernetes {
         startup_timeout: Duration,
     ) -> Self {
         Self {
+            wire_zones: WireZones::new(&settings),
             settings,
             index,
             created: Instant::now(),
@@ -110,6 +115,19 @@ impl Plugin for Kubernetes {
             Outcome::Next => next.run(ctx),
             Outcome::Chase { response, target } => Box::pin(chase(ctx, next, response, target)),
         }
+    }
+
+    fn serve_wire(&self, query: &mut WireQuery<'_>, buf: &mut Vec<u8>) -> Wire {
+        self.ensure_started();
+        let startup_over = self.index.synced() || self.startup_over();
+        wire::answer(
+            &self.settings,
+            &self.wire_zones,
+            &self.index,
+            startup_over,
+            query,
+            buf,
+        )
     }
 
     fn ready(&self) -> bool {

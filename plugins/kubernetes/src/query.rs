@@ -42,6 +42,26 @@ impl Base {
         Some(base)
     }
 
+    /// The labels given, leftmost first, already in lower case (as the wire path reads
+    /// them); `None` when there are more than any valid name has.
+    pub fn from_lower<'l>(labels: impl ExactSizeIterator<Item = &'l [u8]>) -> Option<Self> {
+        let count = labels.len();
+        if count > MAX_LABELS {
+            return None;
+        }
+        let mut base = Self {
+            labels: [[0; 63]; MAX_LABELS],
+            lens: [0; MAX_LABELS],
+            count,
+        };
+        for (i, label) in labels.enumerate() {
+            let len = label.len().min(63);
+            base.labels[i][..len].copy_from_slice(&label[..len]);
+            base.lens[i] = len as u8;
+        }
+        Some(base)
+    }
+
     /// How many labels.
     pub fn label_count(&self) -> usize {
         self.count

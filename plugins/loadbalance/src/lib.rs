@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use clusterdns_api::proto::op::{Message, ResponseCode};
 use clusterdns_api::proto::rr::RecordType;
+use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{
     BoxFuture, ConfigError, Ctx, Directive, Next, Plugin, PluginError, Response, SetupCtx, Token,
 };
@@ -135,6 +136,16 @@ impl Plugin for LoadBalance {
             self.reorder(ctx.qtype(), &mut response.message);
             Ok(response)
         })
+    }
+
+    /// Round robin is a shuffle of the address records, which wire answers do
+    /// themselves when asked; `prefer` needs the ordinary path.
+    fn serve_wire(&self, query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
+        if !self.preferred.is_empty() {
+            return Wire::Slow;
+        }
+        query.shuffle = true;
+        Wire::Pass
     }
 }
 

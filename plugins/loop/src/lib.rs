@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::{Name, RecordType};
+use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{
     BoxFuture, ConfigError, Ctx, Directive, Next, Plugin, PluginError, Response, SetupCtx,
 };
@@ -122,6 +123,15 @@ impl Plugin for Loop {
             self.observe(ctx);
         }
         next.run(ctx)
+    }
+
+    /// Once the probe is over and no loop was found, queries only pass through.
+    fn serve_wire(&self, _query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
+        if self.done.load(Ordering::Relaxed) && !self.looping.load(Ordering::Relaxed) {
+            Wire::Pass
+        } else {
+            Wire::Slow
+        }
     }
 
     fn ready(&self) -> bool {
