@@ -157,9 +157,9 @@ pub fn prepare(
 /// (`clusterdns_api::wire`). Returns whether one answered it into `buf`; otherwise the
 /// ordinary path serves it, and answers any panic here with SERVFAIL when the chain
 /// panics again there.
-fn serve_wire(
-    state: &ListenerState,
-    query: &mut WireQuery<'_>,
+fn serve_wire<'a>(
+    state: &'a ListenerState,
+    query: &mut WireQuery<'a>,
     src: SocketAddr,
     protocol: Protocol,
     start: Instant,
@@ -173,6 +173,7 @@ fn serve_wire(
     let Some(matched) = routes.find_wire(query) else {
         return false;
     };
+    query.set_server(&state.server.0);
     let chain = &matched.block.chain;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         for plugin in chain {

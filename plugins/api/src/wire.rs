@@ -17,6 +17,7 @@
 //! plugin that answers here compare the two.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -76,6 +77,8 @@ pub struct WireQuery<'a> {
     max_size: u16,
     /// Set by `loadbalance`: address records are to be written in random order.
     pub shuffle: bool,
+    /// The listener's metrics label (`dns://:53`), once the server has set it.
+    server: Option<&'a Arc<str>>,
 }
 
 impl<'a> WireQuery<'a> {
@@ -104,6 +107,7 @@ impl<'a> WireQuery<'a> {
             edns: None,
             max_size: 0,
             shuffle: false,
+            server: None,
         };
         let mut at = HEADER_LEN;
         loop {
@@ -172,6 +176,36 @@ impl<'a> WireQuery<'a> {
     /// The query's ID.
     pub fn id(&self) -> u16 {
         u16::from_be_bytes([self.packet[0], self.packet[1]])
+    }
+
+    /// Tells plugins which listener the query came in on (`Ctx::server`).
+    pub fn set_server(&mut self, server: &'a Arc<str>) {
+        self.server = Some(server);
+    }
+
+    /// The listener's metrics label, as `Ctx::server`.
+    pub fn server(&self) -> Option<&'a Arc<str>> {
+        self.server
+    }
+
+    /// The CD (checking disabled) bit.
+    pub fn checking_disabled(&self) -> bool {
+        self.packet[3] & 0x10 != 0
+    }
+
+    /// The AD (authentic data) bit of the query.
+    pub fn authentic_data(&self) -> bool {
+        self.packet[3] & 0x20 != 0
+    }
+
+    /// The DO bit (false without an OPT record).
+    pub fn dnssec_ok(&self) -> bool {
+        self.edns.is_some_and(|edns| edns.dnssec_ok)
+    }
+
+    /// The question (name as the client wrote it, type, class) in wire format.
+    pub fn question(&self) -> &[u8] {
+        &self.packet[HEADER_LEN..self.question_end]
     }
 
     /// The question's type.
@@ -288,6 +322,38 @@ impl<'b> AnswerWriter<'b> {
             buf,
             section: Section::Answer,
             counts: [0; 3],
+        }
+    }
+
+    /// Sets RA and AD in the header (both clear unless set here).
+    pub fn set_flags(&mut self, recursion_available: bool, authentic_data: bool) {
+        let flags = &mut self.buf[3];
+        *flags &= !0xa0;
+        if recursion_available {
+            *flags |= 0x80;
+        }
+        if authentic_data {
+            *flags |= 0x20;
+        }
+    }
+
+    /// Appends whole pre-encoded sections (`counts` records in answer, authority and
+    /// additional order, compressed against a question of the same length), after
+    /// anything written so far. Returns the offset they start at, for patching.
+    pub fn append_sections(&mut self, sections: &[u8], counts: [u16; 3]) -> usize {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(sections);
+        for (total, more) in self.counts.iter_mut().zip(counts) {
+            *total = total.saturating_add(more);
+        }
+        self.section = Section::Additional;
+        start
+    }
+
+    /// Overwrites the four bytes at `at` (a TTL field written before) with `value`.
+    pub fn patch_u32(&mut self, at: usize, value: u32) {
+        if let Some(field) = self.buf.get_mut(at..at + 4) {
+            field.copy_from_slice(&value.to_be_bytes());
         }
     }
 

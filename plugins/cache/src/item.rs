@@ -5,8 +5,8 @@
 //! Times are Tokio's `Instant`, which is the standard one unless Tokio's `test-util` is
 //! on: then unit tests can pause the clock and run TTLs down without sleeping.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,6 +17,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use parking_lot::Mutex;
 
 use crate::config::{CacheConfig, MIN_TTL};
+use crate::wire::WireAnswer;
 
 /// The `plugin` label of answers served from the cache.
 pub(crate) const WRITER: &str = "cache";
@@ -104,6 +105,8 @@ pub(crate) struct Item {
     refreshing: AtomicBool,
     /// After a failed stale refresh, no other before this instant.
     retry_after: Mutex<Option<Instant>>,
+    /// The records encoded, made on the first hit on the wire path.
+    pub wire: OnceLock<Option<WireAnswer>>,
 }
 
 impl Item {
@@ -129,6 +132,7 @@ impl Item {
             freq: Mutex::new(Freq { last: now, hits: 0 }),
             refreshing: AtomicBool::new(false),
             retry_after: Mutex::new(None),
+            wire: OnceLock::new(),
         }
     }
 
@@ -244,7 +248,8 @@ impl Drop for RefreshClaim {
     }
 }
 
-fn copy_records(records: &[Record], ttl: u32, qname: &Name) -> Vec<Record> {
+/// `records` with TTL `ttl`, owner names equal to `qname` spelled as `qname`.
+pub(crate) fn copy_records(records: &[Record], ttl: u32, qname: &Name) -> Vec<Record> {
     records
         .iter()
         .map(|record| {

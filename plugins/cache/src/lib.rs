@@ -12,6 +12,7 @@ mod item;
 mod metrics;
 mod plugin;
 mod store;
+mod wire;
 
 use std::sync::Arc;
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Response};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
@@ -24,13 +25,15 @@ use crate::store::{Key, KeyHasher, Store};
 
 /// The `cache` plugin.
 pub struct Cache {
-    config: CacheConfig,
+    pub(crate) config: CacheConfig,
     /// Whether the zones include the root, so every name is cached.
     all_zones: bool,
-    keys: KeyHasher,
-    success: Store,
-    denial: Store,
-    metrics: CacheMetrics,
+    /// The zones in lower-case wire format, for the wire path.
+    zones_wire: Vec<Vec<u8>>,
+    pub(crate) keys: KeyHasher,
+    pub(crate) success: Store,
+    pub(crate) denial: Store,
+    pub(crate) metrics: CacheMetrics,
 }
 
 /// What a lookup found.
@@ -49,6 +52,7 @@ impl Cache {
         let metrics = CacheMetrics::new(&config.zones_label());
         Self {
             all_zones: config.zones.iter().any(Name::is_root),
+            zones_wire: config.zones.iter().map(lower_wire).collect(),
             keys: KeyHasher::default(),
             success: Store::new(config.success.shard_capacity()),
             denial: Store::new(config.denial.shard_capacity()),
@@ -59,6 +63,15 @@ impl Cache {
 
     fn in_zones(&self, qname: &Name) -> bool {
         self.all_zones || self.config.zones.iter().any(|zone| zone.zone_of(qname))
+    }
+
+    /// [`in_zones`](Self::in_zones) for a query on the wire path.
+    pub(crate) fn in_zones_wire(&self, query: &WireQuery<'_>) -> bool {
+        self.all_zones
+            || self
+                .zones_wire
+                .iter()
+                .any(|zone| query.zone_start(zone).is_some())
     }
 
     fn key(&self, ctx: &Ctx) -> Key {
@@ -408,6 +421,21 @@ impl Plugin for Cache {
             Lookup::Miss => Box::pin(self.fetch(ctx, next, key, metrics)),
         }
     }
+
+    fn serve_wire(&self, query: &mut WireQuery<'_>, buf: &mut Vec<u8>) -> Wire {
+        self.wire_hit(query, buf)
+    }
+}
+
+/// `name` in lower case, wire format.
+fn lower_wire(name: &Name) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for label in name.iter() {
+        wire.push(label.len() as u8);
+        wire.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    wire.push(0);
+    wire
 }
 
 #[cfg(test)]

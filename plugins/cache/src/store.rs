@@ -71,6 +71,28 @@ impl KeyHasher {
     }
 }
 
+impl KeyHasher {
+    /// [`key`](Self::key) of a question name given in lower-case wire format (as the
+    /// wire path has it); hashes the same bytes, so both paths find the same entries.
+    pub fn key_wire(
+        &self,
+        lower_name: &[u8],
+        qtype: RecordType,
+        qclass: DNSClass,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+    ) -> Key {
+        // `key` hashes the labels without the root label's zero byte.
+        let labels = lower_name.strip_suffix(&[0]).unwrap_or(lower_name);
+        let mut hasher = self.state.build_hasher();
+        hasher.write(labels);
+        hasher.write_u16(u16::from(qtype));
+        hasher.write_u16(u16::from(qclass));
+        hasher.write_u8(u8::from(dnssec_ok) | (u8::from(checking_disabled) << 1));
+        Key(hasher.finish())
+    }
+}
+
 /// One slot of a shard.
 struct Slot {
     key: Key,

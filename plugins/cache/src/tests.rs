@@ -844,3 +844,209 @@ async fn an_abandoned_refresh_does_not_block_the_next_one() {
     assert_eq!(h.upstream.calls(), 3, "the next query may prefetch again");
     assert_eq!(ttl_of(&refreshed), 10);
 }
+
+// The wire path: fresh hits answered from encoded bytes, everything else left to the
+// ordinary path without being counted twice.
+
+use clusterdns_api::proto::op::{Message, MessageType, OpCode};
+use clusterdns_api::wire::{Wire, WireQuery};
+
+impl Harness {
+    /// Asks `name` on the wire path; the decoded answer, or `None` for the ordinary path.
+    fn ask_wire(
+        &self,
+        name: &str,
+        qtype: RecordType,
+        flags: Flags,
+        shuffle: bool,
+    ) -> Option<Message> {
+        let mut message = Message::new(99, MessageType::Query, OpCode::Query);
+        message.metadata.recursion_desired = true;
+        message.metadata.checking_disabled = flags.checking_disabled;
+        message.metadata.authentic_data = flags.authentic_data;
+        message.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+        if flags.dnssec_ok {
+            let mut edns = Edns::new();
+            edns.set_dnssec_ok(true);
+            message.set_edns(edns);
+        }
+        let packet = message.to_vec().unwrap();
+        let mut query = WireQuery::parse(&packet, true).unwrap();
+        query.set_server(&self.server);
+        query.shuffle = shuffle;
+        let mut buf = Vec::new();
+        match self.cache.serve_wire(&mut query, &mut buf) {
+            Wire::Answered { rcode, writer } => {
+                assert_eq!(writer, "cache");
+                let reply = Message::from_vec(&buf).unwrap();
+                assert_eq!(reply.metadata.response_code, rcode);
+                assert_eq!(reply.metadata.id, 99);
+                Some(reply)
+            }
+            Wire::Slow => {
+                assert!(buf.is_empty(), "nothing written for the ordinary path");
+                None
+            }
+            Wire::Pass => panic!("the cache never passes"),
+        }
+    }
+}
+
+fn record_texts(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn wire_hits_are_the_ordinary_hits() {
+    let modes = [
+        Mode::A(60),
+        Mode::NxDomain {
+            ttl: 60,
+            minimum: 30,
+        },
+        Mode::NoData {
+            ttl: 60,
+            minimum: 30,
+        },
+        Mode::ServFail,
+    ];
+    let all_flags = [
+        Flags::default(),
+        Flags {
+            dnssec_ok: true,
+            ..Flags::default()
+        },
+        Flags {
+            checking_disabled: true,
+            authentic_data: true,
+            ..Flags::default()
+        },
+    ];
+    for (m, mode) in modes.into_iter().enumerate() {
+        let h = harness("cache", mode.clone(), &format!("unit-wire-{m}"));
+        h.upstream.answer_ad.store(true, Ordering::SeqCst);
+        for flags in all_flags {
+            let what = format!(
+                "{mode:?} dnssec_ok={} cd={}",
+                flags.dnssec_ok, flags.checking_disabled
+            );
+            let name = "www.example.org.";
+            let requests = h.metric("requests_total", None);
+            assert!(
+                h.ask_wire(name, RecordType::A, flags, false).is_none(),
+                "{what}: a miss"
+            );
+            assert_eq!(
+                h.metric("requests_total", None),
+                requests,
+                "{what}: not counted"
+            );
+            h.ask_with(name, RecordType::A, flags).await.unwrap();
+            advance(2).await;
+            let reply = h
+                .ask_wire(name, RecordType::A, flags, false)
+                .expect("a wire hit");
+            let expected = h
+                .ask_with(name, RecordType::A, flags)
+                .await
+                .unwrap()
+                .message;
+            assert_eq!(
+                reply.metadata.response_code, expected.metadata.response_code,
+                "{what}"
+            );
+            assert!(reply.metadata.authoritative, "{what}");
+            assert!(reply.metadata.recursion_desired, "{what}");
+            assert_eq!(
+                reply.metadata.checking_disabled, flags.checking_disabled,
+                "{what}"
+            );
+            assert_eq!(
+                reply.metadata.recursion_available, expected.metadata.recursion_available,
+                "{what}"
+            );
+            assert_eq!(
+                reply.metadata.authentic_data, expected.metadata.authentic_data,
+                "{what}"
+            );
+            assert_eq!(
+                record_texts(&reply.answers),
+                record_texts(&expected.answers),
+                "{what}"
+            );
+            assert_eq!(
+                record_texts(&reply.authorities),
+                record_texts(&expected.authorities),
+                "{what}"
+            );
+            assert_eq!(reply.edns.is_some(), flags.dnssec_ok, "{what}");
+            assert_eq!(
+                h.metric("requests_total", None),
+                requests + 3,
+                "{what}: the wire hit is counted once"
+            );
+        }
+        assert_eq!(
+            h.upstream.calls(),
+            all_flags.len(),
+            "every hit came from the cache"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ttls_count_down_on_the_wire_path() {
+    let h = harness("cache", Mode::A(60), "unit-wire-ttl");
+    h.ask("www.example.org.").await;
+    advance(7).await;
+    let reply = h
+        .ask_wire("www.example.org.", RecordType::A, Flags::default(), false)
+        .unwrap();
+    assert_eq!(reply.answers[0].ttl, 53);
+    advance(60).await;
+    assert!(
+        h.ask_wire("www.example.org.", RecordType::A, Flags::default(), false)
+            .is_none()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_spellings_prefetch_and_reordering_take_the_ordinary_path() {
+    let h = harness("cache", Mode::A(60), "unit-wire-case");
+    h.ask("www.example.org.").await;
+    assert!(
+        h.ask_wire("WWW.example.org.", RecordType::A, Flags::default(), false)
+            .is_none()
+    );
+    assert!(
+        h.ask_wire(
+            "www.example.org.",
+            RecordType::AAAA,
+            Flags::default(),
+            false
+        )
+        .is_none()
+    );
+    // One address: nothing to reorder.
+    assert!(
+        h.ask_wire("www.example.org.", RecordType::A, Flags::default(), true)
+            .is_some()
+    );
+
+    let h = harness("cache {\nprefetch 1\n}", Mode::A(60), "unit-wire-prefetch");
+    h.ask("www.example.org.").await;
+    assert!(
+        h.ask_wire("www.example.org.", RecordType::A, Flags::default(), false)
+            .is_none()
+    );
+
+    let h = harness("cache 30 example.com", Mode::A(60), "unit-wire-zones");
+    h.ask("www.example.org.").await;
+    assert!(
+        h.ask_wire("www.example.org.", RecordType::A, Flags::default(), false)
+            .is_none()
+    );
+}
