@@ -20,3 +20,4 @@ mod protocol;
 mod reload;
 mod reply_source;
 mod tcp;
+mod wire_path;
