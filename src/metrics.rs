@@ -2,6 +2,8 @@
 //! that has the `prometheus` directive, with CoreDNS's names, labels and buckets so that
 //! existing dashboards and alerts keep working.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -168,57 +170,135 @@ pub struct QueryRecord<'a> {
     pub duration: Duration,
 }
 
+/// The metric handles one kind of query updates, found once per worker thread.
+///
+/// Finding a labelled series in a `Family` hashes every label (the server and zone
+/// strings too) and takes a lock, six times per query; the handles themselves are
+/// shared counters and histograms. Each thread keeps the handles of the label sets it
+/// has seen, keyed by the label strings' addresses (the key holds the `Arc`s, so an
+/// address cannot be reused for another string while cached) and the `'static`
+/// labels, in a map that is cleared when it grows past [`MAX_CACHED_SERIES`].
+struct Handles {
+    requests: Counter,
+    /// Made on the first query with DO, so that (as in CoreDNS) the series exists only
+    /// once there was one.
+    do_requests: Option<Counter>,
+    duration: Histogram,
+    request_size: Histogram,
+    response_size: Histogram,
+    responses: Counter,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct HandleKey {
+    server: ByAddress,
+    zone: ByAddress,
+    proto: &'static str,
+    ipv6: bool,
+    qtype: &'static str,
+    rcode: &'static str,
+    plugin: &'static str,
+}
+
+/// A label compared and hashed by the address of its string.
+#[derive(Clone)]
+struct ByAddress(Label);
+
+impl PartialEq for ByAddress {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0.0, &other.0.0)
+    }
+}
+
+impl Eq for ByAddress {}
+
+impl std::hash::Hash for ByAddress {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(std::sync::Arc::as_ptr(&self.0.0), state);
+    }
+}
+
+/// Label sets a thread keeps handles for before it starts over.
+const MAX_CACHED_SERIES: usize = 512;
+
+thread_local! {
+    static HANDLES: RefCell<HashMap<HandleKey, Handles>> = RefCell::new(HashMap::new());
+}
+
 impl DnsMetrics {
     /// Counts one answered query.
     pub fn record(&self, q: &QueryRecord<'_>) {
-        let type_label = type_label(q.qtype);
-        self.requests
-            .get_or_create(&RequestLabels {
-                server: q.server.clone(),
-                zone: q.zone.clone(),
-                view: "",
-                proto: q.proto,
-                family: if q.ipv6 { "2" } else { "1" },
-                r#type: type_label,
-            })
-            .inc();
-        let block = BlockLabels {
-            server: q.server.clone(),
-            zone: q.zone.clone(),
-            view: "",
-        };
-        if q.dnssec_ok {
-            self.do_requests.get_or_create(&block).inc();
-        }
-        self.duration
-            .get_or_create(&DurationLabels {
-                server: q.server.clone(),
-                zone: q.zone.clone(),
-                view: "",
-                r#type: type_label,
-            })
-            .observe(q.duration.as_secs_f64());
-        let size = SizeLabels {
-            server: q.server.clone(),
-            zone: q.zone.clone(),
-            view: "",
+        let key = HandleKey {
+            server: ByAddress(q.server.clone()),
+            zone: ByAddress(q.zone.clone()),
             proto: q.proto,
+            ipv6: q.ipv6,
+            qtype: type_label(q.qtype),
+            rcode: rcode_label(q.rcode),
+            plugin: q.plugin,
         };
-        self.request_size
-            .get_or_create(&size)
-            .observe(q.request_size as f64);
-        self.response_size
-            .get_or_create(&size)
-            .observe(q.response_size as f64);
-        self.responses
-            .get_or_create(&ResponseLabels {
-                server: q.server.clone(),
-                zone: q.zone.clone(),
+        HANDLES.with_borrow_mut(|handles| {
+            if !handles.contains_key(&key) && handles.len() >= MAX_CACHED_SERIES {
+                handles.clear();
+            }
+            let series = handles
+                .entry(key)
+                .or_insert_with_key(|key| self.handles(key));
+            series.requests.inc();
+            if q.dnssec_ok {
+                series
+                    .do_requests
+                    .get_or_insert_with(|| {
+                        self.do_requests.get_or_create_owned(&BlockLabels {
+                            server: q.server.clone(),
+                            zone: q.zone.clone(),
+                            view: "",
+                        })
+                    })
+                    .inc();
+            }
+            series.duration.observe(q.duration.as_secs_f64());
+            series.request_size.observe(q.request_size as f64);
+            series.response_size.observe(q.response_size as f64);
+            series.responses.inc();
+        });
+    }
+
+    /// The handles of a label set, found (or created) in the families.
+    fn handles(&self, key: &HandleKey) -> Handles {
+        let (server, zone) = (&key.server.0, &key.zone.0);
+        let size = SizeLabels {
+            server: server.clone(),
+            zone: zone.clone(),
+            view: "",
+            proto: key.proto,
+        };
+        Handles {
+            requests: self.requests.get_or_create_owned(&RequestLabels {
+                server: server.clone(),
+                zone: zone.clone(),
                 view: "",
-                rcode: rcode_label(q.rcode),
-                plugin: q.plugin,
-            })
-            .inc();
+                proto: key.proto,
+                family: if key.ipv6 { "2" } else { "1" },
+                r#type: key.qtype,
+            }),
+            do_requests: None,
+            duration: self.duration.get_or_create_owned(&DurationLabels {
+                server: server.clone(),
+                zone: zone.clone(),
+                view: "",
+                r#type: key.qtype,
+            }),
+            request_size: self.request_size.get_or_create_owned(&size),
+            response_size: self.response_size.get_or_create_owned(&size),
+            responses: self.responses.get_or_create_owned(&ResponseLabels {
+                server: server.clone(),
+                zone: zone.clone(),
+                view: "",
+                rcode: key.rcode,
+                plugin: key.plugin,
+            }),
+        }
     }
 
     /// Counts a panic caught in a plugin.
