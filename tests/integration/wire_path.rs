@@ -106,7 +106,10 @@ async fn compare(corefile_wire: &str, corefile_ordinary: &str, rounds: usize) {
         let probe = message(NAMES[0], RecordType::A, None, false);
         let start = std::time::Instant::now();
         while udp(server.udp(), &probe).await.answers.is_empty() {
-            assert!(start.elapsed() < Duration::from_secs(10), "the cluster loads");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the cluster loads"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
