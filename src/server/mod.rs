@@ -28,6 +28,29 @@ pub use tcp::TcpLimits;
 
 use udp::UdpWorkers;
 
+/// Answers `packet` from `src` the way a UDP worker does, without a socket: decode,
+/// route, run the chain (on the wire path when it can), encode into `buf`. Returns
+/// whether there is an answer to send; a chain that has to wait (forwarding) is not
+/// waited for, and gives `false`. For benchmarks and tests of the request path.
+pub fn answer_inline(
+    state: &ListenerState,
+    packet: &[u8],
+    src: SocketAddr,
+    buf: &mut Vec<u8>,
+) -> bool {
+    use std::task::{Context, Poll, Waker};
+    match handler::prepare(state, packet, src, clusterdns_api::Protocol::Udp, buf) {
+        handler::Prepared::Reply => true,
+        handler::Prepared::Drop => false,
+        handler::Prepared::Run(mut chain) => {
+            match chain.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(job) => handler::finish(job, buf),
+                Poll::Pending => false,
+            }
+        }
+    }
+}
+
 /// How a listener runs.
 #[derive(Clone, Copy, Debug)]
 pub struct ListenerOptions {
