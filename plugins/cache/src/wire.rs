@@ -203,6 +203,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn several_addresses_or_mx_records_are_reorderable() {
+        use hickory_proto::rr::rdata::{A, CNAME, MX};
+        use hickory_proto::rr::{Name, RData};
+        let name = Name::from_ascii("a.example.").unwrap();
+        let a = |last| Record::from_rdata(name.clone(), 5, RData::A(A::new(10, 0, 0, last)));
+        let mx = || Record::from_rdata(name.clone(), 5, RData::MX(MX::new(1, name.clone())));
+        let cname = Record::from_rdata(name.clone(), 5, RData::CNAME(CNAME(name.clone())));
+        assert!(!reorderable(&[a(1)]));
+        assert!(!reorderable(&[cname.clone(), a(1), mx()]));
+        assert!(reorderable(&[cname, a(1), a(2)]));
+        assert!(reorderable(&[mx(), mx()]));
+    }
+
+    #[test]
     fn ttl_offsets_walk_names_and_pointers() {
         // owner pointer, A; owner literal "a" + root, TXT with 2 bytes of data.
         let bytes = [
