@@ -13,6 +13,7 @@ use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use smallvec::SmallVec;
+use smol_str::SmolStr;
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -165,13 +166,15 @@ impl Object {
     }
 }
 
-/// A service port.
+/// A service port. Names and protocols are [`SmolStr`]s, kept inline up to 23 bytes
+/// (every protocol, nearly every port name): no allocation for each port of each
+/// Service and slice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
     /// The port's name; empty for an unnamed port.
-    pub name: Box<str>,
+    pub name: SmolStr,
     /// `tcp`, `udp` or `sctp`, lower case (SRV names use it that way).
-    pub protocol: Box<str>,
+    pub protocol: SmolStr,
     /// The port number.
     pub port: u16,
 }
@@ -212,9 +215,10 @@ pub struct SlimEndpoint {
     /// The `ready` condition; an absent condition counts as ready.
     pub ready: bool,
     /// `hostname`, set for pods whose hostname and subdomain name the service.
-    pub hostname: Option<Box<str>>,
+    /// Inline when short, and shared (not copied) by the endpoint label made of it.
+    pub hostname: Option<SmolStr>,
     /// The name of the pod behind it (from `targetRef`), if shorter than 64 characters.
-    pub target_pod: Option<Box<str>>,
+    pub target_pod: Option<SmolStr>,
 }
 
 /// An EndpointSlice, slim.
@@ -281,9 +285,14 @@ fn port_of(name: Option<&str>, protocol: Option<&str>, port: i32) -> Result<Port
         .ok()
         .filter(|p| *p != 0)
         .ok_or_else(|| ConvertError(format!("port {port} is out of range")))?;
+    let protocol = protocol.unwrap_or("TCP");
     Ok(Port {
-        name: name.unwrap_or("").into(),
-        protocol: protocol.unwrap_or("TCP").to_ascii_lowercase().into(),
+        name: SmolStr::new(name.unwrap_or("")),
+        protocol: if protocol.bytes().any(|b| b.is_ascii_uppercase()) {
+            SmolStr::from(protocol.to_ascii_lowercase())
+        } else {
+            SmolStr::new(protocol)
+        },
         port,
     })
 }
@@ -382,7 +391,7 @@ pub fn slim_slice(slice: &EndpointSlice) -> Result<Option<SlimSlice>, ConvertErr
             .filter(|r| r.kind.as_deref().is_none_or(|k| k == "Pod"))
             .and_then(|r| r.name.as_deref())
             .filter(|n| !n.is_empty() && n.len() < MAX_TARGET_NAME)
-            .map(Box::from);
+            .map(SmolStr::new);
         endpoints.push(SlimEndpoint {
             addresses,
             ready: endpoint
@@ -394,7 +403,7 @@ pub fn slim_slice(slice: &EndpointSlice) -> Result<Option<SlimSlice>, ConvertErr
                 .hostname
                 .as_deref()
                 .filter(|h| !h.is_empty())
-                .map(|h| h.to_ascii_lowercase().into()),
+                .map(|h| SmolStr::from(h.to_ascii_lowercase())),
             target_pod,
         });
     }

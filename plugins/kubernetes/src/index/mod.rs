@@ -2,24 +2,34 @@
 //!
 //! Two layers:
 //!
-//! - the **store** holds the slim objects by key; only the writer (whoever applies a
-//!   change) touches it, under a mutex;
 //! - the **view** is what queries read, under a `parking_lot` read lock that is never
 //!   held across an await: (namespace, service) → an immutable `Arc<ServiceEntry>`,
-//!   IP → reverse names, the set of namespaces, and (for `pods verified`) pod IPs.
+//!   IP → reverse names, the set of namespaces, and (for `pods verified`) pod IPs;
+//! - the **store** is what only the writer (whoever applies a change) needs besides,
+//!   under a mutex: which service each slice belongs to, the namespaces and the pods.
+//!
+//! The entries are the one copy of the Services and of the slices' contents (their
+//! ports and ready addresses): at 10,000 services and 100,000 endpoints a second copy
+//! in the store cost as much memory as the entries themselves. A change is compared
+//! with the entry, and the new entry is built from the old one and the change.
 //!
 //! A hit and a miss both cost one hash lookup per label looked up, never a scan.
 //!
-//! Every change, including a whole snapshot, is applied as one batch: the store is
-//! updated, the entries of the services it touched are rebuilt outside the view lock,
-//! then swapped into the view under one short write lock. A query sees the state
-//! before the batch or after it, never half of it. A snapshot is turned into the
-//! difference against the store first (anti-entropy: objects missing from it are
-//! deleted), so unchanged services keep their entries.
+//! Every change, including a whole snapshot, is applied as one batch: the changes are
+//! gathered per service, the entries of the services they touch are rebuilt outside
+//! the write lock, then swapped into the view under one short write lock. A query
+//! sees the state before the batch or after it, never half of it.
+//!
+//! A snapshot (or a list, which arrives object by object) is turned into the
+//! difference against the index as it comes in: an object the index already holds
+//! as it is only has its key noted, so a relist of an unchanged cluster costs little
+//! more than its keys; a changed one is kept in the index's own compact form until
+//! the end. Then the objects whose keys did not come are deleted (anti-entropy), and
+//! the rest applied as one batch; unchanged services keep their entries.
 
 mod entry;
+mod reverse;
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -30,31 +40,19 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use smallvec::SmallVec;
 
 pub use entry::{EndpointAddr, Key, NameRef, ServiceEntry, dashed};
+pub use reverse::ReverseRef;
 
 use crate::metrics;
-use crate::object::{
-    Kind, KindSet, Object, ObjectKey, ServiceKind, SlimPod, SlimService, SlimSlice,
-};
-
-/// A reverse-lookup item: a cluster IP of a service (`endpoint` is `None`), or an
-/// endpoint address of a service, with its endpoint label.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReverseRef {
-    /// The service's namespace.
-    pub namespace: Arc<str>,
-    /// The service's name.
-    pub service: Arc<str>,
-    /// The endpoint label, for endpoint addresses.
-    pub endpoint: Option<Arc<str>>,
-}
+use crate::object::{Kind, KindSet, Object, ObjectKey, ServiceKind, SlimPod, SlimService};
+use entry::{SliceChange, SliceContent};
+use reverse::ReverseIndex;
 
 /// What queries read.
 #[derive(Default)]
 pub struct View {
     services: HashMap<Key, Arc<ServiceEntry>>,
     namespaces: HashSet<Arc<str>>,
-    /// Nearly every address belongs to one service: kept inline, no allocation.
-    reverse: HashMap<IpAddr, SmallVec<[ReverseRef; 1]>>,
+    reverse: ReverseIndex,
     pod_ips: HashMap<IpAddr, Vec<(Arc<str>, u32)>>,
 }
 
@@ -69,9 +67,10 @@ impl View {
         self.namespaces.contains(namespace)
     }
 
-    /// The reverse items of `ip`.
-    pub fn reverse(&self, ip: IpAddr) -> &[ReverseRef] {
-        self.reverse.get(&ip).map_or(&[], |items| items.as_slice())
+    /// The reverse items of `ip`: each (namespace, service, endpoint label) once,
+    /// ordered by namespace and service, a cluster IP before endpoint addresses.
+    pub fn reverse(&self, ip: IpAddr) -> SmallVec<[ReverseRef; 2]> {
+        self.reverse.get(ip)
     }
 
     /// Whether a pod in `namespace` has `ip`.
@@ -84,31 +83,6 @@ impl View {
     /// How many service entries there are.
     pub fn service_count(&self) -> usize {
         self.services.len()
-    }
-
-    fn add_reverse(&mut self, entry: &ServiceEntry) {
-        for (ip, endpoint) in entry.reverse_items() {
-            let item = ReverseRef {
-                namespace: entry.namespace.clone(),
-                service: entry.name.clone(),
-                endpoint: endpoint.cloned(),
-            };
-            let items = self.reverse.entry(ip).or_default();
-            if !items.contains(&item) {
-                items.push(item);
-            }
-        }
-    }
-
-    fn remove_reverse(&mut self, entry: &ServiceEntry) {
-        for (ip, _) in entry.reverse_items() {
-            if let Some(items) = self.reverse.get_mut(&ip) {
-                items.retain(|r| !(r.namespace == entry.namespace && r.service == entry.name));
-                if items.is_empty() {
-                    self.reverse.remove(&ip);
-                }
-            }
-        }
     }
 
     fn pod_ip(&mut self, namespace: &Arc<str>, ip: IpAddr, add: bool) {
@@ -130,26 +104,40 @@ impl View {
     }
 }
 
-/// The slim objects, by key.
+/// What the writer keeps besides the view. Services and the contents of slices are
+/// not here: the view's entries hold them.
 #[derive(Default)]
 struct Store {
-    services: HashMap<Key, SlimService>,
-    slices: HashMap<Key, SlimSlice>,
-    /// (namespace, service) → names of its slices, in name order.
-    slices_of: HashMap<Key, BTreeSet<Arc<str>>>,
+    /// (namespace, slice name) → the slice's service and trigger time.
+    slices: HashMap<Key, SliceMeta>,
     namespaces: HashSet<Arc<str>>,
     pods: HashMap<Key, SlimPod>,
+    /// How many entries have their Service (the count of Service objects).
+    services: usize,
+}
+
+/// What the store remembers of a slice.
+struct SliceMeta {
+    /// Its `kubernetes.io/service-name`.
+    service: Arc<str>,
+    /// Its last-change trigger time (to measure only changes that moved it).
+    trigger_time_ms: Option<i64>,
 }
 
 impl Store {
-    fn keys_of(&self, kind: Kind) -> Vec<ObjectKey> {
+    fn keys_of(&self, view: &View, kind: Kind) -> Vec<ObjectKey> {
         let key = |k: &Key| ObjectKey {
             kind,
             namespace: k.namespace.clone(),
             name: k.name.clone(),
         };
         match kind {
-            Kind::Service => self.services.keys().map(key).collect(),
+            Kind::Service => view
+                .services
+                .iter()
+                .filter(|(_, entry)| entry.service.is_some())
+                .map(|(k, _)| key(k))
+                .collect(),
             Kind::EndpointSlice => self.slices.keys().map(key).collect(),
             Kind::Pod => self.pods.keys().map(key).collect(),
             Kind::Namespace => self
@@ -166,55 +154,159 @@ impl Store {
 
     fn count(&self, kind: Kind) -> usize {
         match kind {
-            Kind::Service => self.services.len(),
+            Kind::Service => self.services,
             Kind::EndpointSlice => self.slices.len(),
             Kind::Namespace => self.namespaces.len(),
             Kind::Pod => self.pods.len(),
         }
     }
+}
 
-    fn entry(&self, key: &Key, endpoint_pod_names: bool) -> Option<ServiceEntry> {
-        let slices = self
-            .slices_of
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter_map(|slice| {
-                self.slices.get(&NameRef {
-                    namespace: &key.namespace,
-                    name: slice,
-                })
-            });
-        ServiceEntry::build(
-            &key.namespace,
-            &key.name,
-            self.services.get(key),
-            slices,
-            endpoint_pod_names,
-        )
+/// One operation of a batch, in the form the index keeps: a slice is already cut
+/// down to what its entry holds (a list may keep many of these until it is done).
+enum Op {
+    /// A Service (boxed: it is the largest, and rarely what a batch holds most of).
+    Service(Box<SlimService>),
+    Slice(SliceUpdate),
+    Namespace(Arc<str>),
+    Pod(SlimPod),
+    Remove(ObjectKey),
+}
+
+/// An EndpointSlice as the index takes it.
+struct SliceUpdate {
+    namespace: Arc<str>,
+    name: Arc<str>,
+    service: Arc<str>,
+    trigger_time_ms: Option<i64>,
+    content: SliceContent,
+}
+
+impl Op {
+    fn upsert(object: Object, endpoint_pod_names: bool) -> Self {
+        match object {
+            Object::Service(service) => Op::Service(Box::new(service)),
+            Object::EndpointSlice(slice) => Op::Slice(SliceUpdate {
+                content: SliceContent::of(&slice, endpoint_pod_names),
+                namespace: slice.namespace,
+                name: slice.name,
+                service: slice.service,
+                trigger_time_ms: slice.trigger_time_ms,
+            }),
+            Object::Namespace(namespace) => Op::Namespace(namespace.name),
+            Object::Pod(pod) => Op::Pod(pod),
+        }
+    }
+
+    /// Whether applying it would change nothing at all.
+    fn is_noop(&self, store: &Store, view: &View) -> bool {
+        match self {
+            Op::Service(service) => {
+                view.service(&service.namespace, &service.name)
+                    .and_then(|entry| entry.service.as_ref())
+                    == Some(&**service)
+            }
+            Op::Slice(update) => {
+                let key = NameRef {
+                    namespace: &update.namespace,
+                    name: &update.name,
+                };
+                store.slices.get(&key).is_some_and(|meta| {
+                    meta.service == update.service && meta.trigger_time_ms == update.trigger_time_ms
+                }) && view
+                    .service(&update.namespace, &update.service)
+                    .and_then(|entry| entry.slice(&update.name))
+                    .is_some_and(|slice| slice.holds(&update.content))
+            }
+            Op::Namespace(name) => store.namespaces.contains(name),
+            Op::Pod(pod) => {
+                let key = NameRef {
+                    namespace: &pod.namespace,
+                    name: &pod.name,
+                };
+                store.pods.get(&key) == Some(pod)
+            }
+            Op::Remove(_) => false,
+        }
     }
 }
 
-/// One operation of a batch.
-enum Op {
-    Upsert(Object),
-    Remove(ObjectKey),
+/// A list in progress (see [`crate::source::Change::ListStart`]): the operations
+/// that change something, and the key of every object listed.
+#[derive(Default)]
+struct Listing {
+    ops: Vec<Op>,
+    seen: HashSet<ObjectKey>,
+}
+
+/// What a batch changes in one entry.
+#[derive(Default)]
+struct Pending {
+    /// The new Service (`Some(None)`: deleted), when it changed.
+    service: Option<Option<Box<SlimService>>>,
+    /// The slices changed, each name once (most services have one slice).
+    slices: SmallVec<[(Arc<str>, SliceChange); 1]>,
+}
+
+impl Pending {
+    fn set_slice(&mut self, name: &Arc<str>, change: SliceChange) {
+        match self.slices.iter_mut().find(|(n, _)| n == name) {
+            Some((_, old)) => *old = change,
+            None => self.slices.push((name.clone(), change)),
+        }
+    }
 }
 
 /// What a batch changed, gathered while the store is updated.
 #[derive(Default)]
 struct Touched {
-    services: HashSet<Key>,
+    /// (namespace, service) → its changes.
+    services: HashMap<Key, Pending>,
     namespaces: Vec<(Arc<str>, bool)>,
     pod_ips: Vec<(Arc<str>, IpAddr, bool)>,
     /// (namespace, service, trigger time) of changed slices.
     triggers: Vec<(Arc<str>, Arc<str>, f64)>,
 }
 
+impl Touched {
+    fn pending(&mut self, namespace: &Arc<str>, service: &Arc<str>) -> &mut Pending {
+        self.services
+            .entry(Key::new(namespace, service))
+            .or_default()
+    }
+
+    /// The Service of `key` as the batch has left it so far.
+    fn service<'a>(&'a self, view: &'a View, key: &Key) -> Option<&'a SlimService> {
+        match self.services.get(key).and_then(|p| p.service.as_ref()) {
+            Some(pending) => pending.as_deref(),
+            None => view.services.get(key).and_then(|e| e.service.as_ref()),
+        }
+    }
+
+    /// Whether slice `name` of service `key` holds `content`, as the batch has left it
+    /// so far.
+    fn slice_holds(&self, view: &View, key: &Key, name: &str, content: &SliceContent) -> bool {
+        let pending = self
+            .services
+            .get(key)
+            .and_then(|p| p.slices.iter().find(|(n, _)| &**n == name));
+        match pending {
+            Some((_, change)) => change.as_ref() == Some(content),
+            None => view
+                .services
+                .get(key)
+                .and_then(|entry| entry.slice(name))
+                .is_some_and(|slice| slice.holds(content)),
+        }
+    }
+}
+
 /// The state of one feed (see [`crate::source::ChangeSink`]).
 struct Feed {
     kinds: KindSet,
     synced: bool,
+    /// The list in progress, if any.
+    listing: Option<Listing>,
 }
 
 /// The cluster index. Shared by the plugin (which reads it) and the sources' sinks
@@ -267,6 +359,7 @@ impl Index {
         feeds.push(Feed {
             kinds,
             synced: false,
+            listing: None,
         });
         feeds.len() - 1
     }
@@ -294,68 +387,157 @@ impl Index {
     /// Adds or replaces one object.
     pub(crate) fn apply(&self, feed: usize, object: Object) {
         let (_, synced) = self.feed_state(feed);
-        self.apply_batch(vec![Op::Upsert(object)], synced);
+        let op = Op::upsert(object, self.endpoint_pod_names);
+        let mut store = self.store.lock();
+        self.apply_batch(&mut store, [op], synced);
     }
 
     /// Removes one object.
     pub(crate) fn delete(&self, feed: usize, key: ObjectKey) {
         let (_, synced) = self.feed_state(feed);
-        self.apply_batch(vec![Op::Remove(key)], synced);
+        let mut store = self.store.lock();
+        self.apply_batch(&mut store, [Op::Remove(key)], synced);
     }
 
     /// Replaces every object of the feed's kinds with `objects`, as one batch.
     pub(crate) fn snapshot(&self, feed: usize, objects: Vec<Object>) {
         let (kinds, synced) = self.feed_state(feed);
-        let mut ops: Vec<Op> = Vec::with_capacity(objects.len());
+        let mut store = self.store.lock();
+        let mut listing = Listing::default();
         {
-            let store = self.store.lock();
-            let present: std::collections::HashSet<ObjectKey> =
-                objects.iter().map(Object::key).collect();
-            for kind in kinds.iter() {
-                for key in store.keys_of(kind) {
-                    if !present.contains(&key) {
-                        ops.push(Op::Remove(key));
-                    }
-                }
+            let view = self.view.read();
+            for object in objects {
+                self.stage(&store, &view, &mut listing, object);
             }
         }
-        ops.extend(objects.into_iter().map(Op::Upsert));
-        self.apply_batch(ops, synced);
+        self.commit(&mut store, kinds, listing, synced);
     }
 
-    fn apply_batch(&self, ops: Vec<Op>, record_latency: bool) {
-        let mut store = self.store.lock();
-        let mut touched = Touched::default();
-        for op in ops {
-            match op {
-                Op::Upsert(object) => upsert(&mut store, object, &mut touched),
-                Op::Remove(key) => remove(&mut store, &key, &mut touched),
-            }
+    /// Starts a list of the feed's kinds, dropping one left unfinished.
+    pub(crate) fn list_start(&self, feed: usize) {
+        if let Some(f) = self.feeds.lock().get_mut(feed) {
+            f.listing = Some(Listing::default());
         }
-        // Rebuild outside the view lock: queries go on reading the old entries.
-        let rebuilt: Vec<(Key, Option<Arc<ServiceEntry>>)> = touched
-            .services
-            .iter()
-            .map(|key| {
-                let entry = store.entry(key, self.endpoint_pod_names).map(Arc::new);
-                (key.clone(), entry)
-            })
-            .collect();
+    }
+
+    /// Adds one object to the feed's list in progress.
+    pub(crate) fn listed(&self, feed: usize, object: Object) {
+        let store = self.store.lock();
+        let view = self.view.read();
+        let mut feeds = self.feeds.lock();
+        if let Some(f) = feeds.get_mut(feed) {
+            let listing = f.listing.get_or_insert_default();
+            self.stage(&store, &view, listing, object);
+        }
+    }
+
+    /// Applies the feed's list: everything of its kinds that was not listed goes.
+    pub(crate) fn list_done(&self, feed: usize) {
+        let state = self
+            .feeds
+            .lock()
+            .get_mut(feed)
+            .map(|f| (f.kinds, f.synced, f.listing.take().unwrap_or_default()));
+        if let Some((kinds, synced, listing)) = state {
+            let mut store = self.store.lock();
+            self.commit(&mut store, kinds, listing, synced);
+        }
+    }
+
+    /// Notes `object` in `listing`, keeping it only if it changes something.
+    fn stage(&self, store: &Store, view: &View, listing: &mut Listing, object: Object) {
+        listing.seen.insert(object.key());
+        let op = Op::upsert(object, self.endpoint_pod_names);
+        if !op.is_noop(store, view) {
+            listing.ops.push(op);
+        }
+    }
+
+    /// Applies a complete list of `kinds` as one batch.
+    fn commit(&self, store: &mut Store, kinds: KindSet, listing: Listing, record_latency: bool) {
+        let Listing { ops, seen } = listing;
+        let removed: Vec<ObjectKey> = {
+            let view = self.view.read();
+            kinds
+                .iter()
+                .flat_map(|kind| store.keys_of(&view, kind))
+                .filter(|key| !seen.contains(key))
+                .collect()
+        };
+        drop(seen);
+        let ops = removed.into_iter().map(Op::Remove).chain(ops);
+        self.apply_batch(store, ops, record_latency);
+    }
+
+    fn apply_batch(
+        &self,
+        store: &mut Store,
+        ops: impl IntoIterator<Item = Op>,
+        record_latency: bool,
+    ) {
+        let ops = ops.into_iter();
+        let mut touched = Touched::default();
+        // Sized once for a list's worth of services, instead of grown step by step
+        // (each step leaves the smaller table behind in the allocator).
+        touched.services.reserve(ops.size_hint().0);
+        // Rebuild outside the write lock: queries go on reading the old entries.
+        let rebuilt: Vec<Rebuilt> = {
+            let view = self.view.read();
+            for op in ops {
+                apply_op(store, &view, op, &mut touched);
+            }
+            touched
+                .services
+                .drain()
+                .filter_map(|(key, pending)| {
+                    let old = view.services.get(&key).cloned();
+                    let mut changes = pending.slices.into_vec();
+                    changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    let new = ServiceEntry::rebuild(
+                        &key.namespace,
+                        &key.name,
+                        old.as_deref(),
+                        pending.service.map(|s| s.map(|s| *s)),
+                        changes,
+                    )
+                    .map(Arc::new);
+                    // An entry equal to the old one (slice names included) is dropped
+                    // here: the old one stays, and so does every reference to it.
+                    (old.as_deref() != new.as_deref()).then_some(Rebuilt { key, old, new })
+                })
+                .collect()
+        };
         let mut changed = false;
         {
             let mut view = self.view.write();
-            for (key, new) in rebuilt {
-                let old = view.services.get(&key).cloned();
-                if old.as_deref() == new.as_deref() {
-                    continue;
+            let mut added = 0usize;
+            for Rebuilt { old, new, .. } in &rebuilt {
+                changed |= match (old, new) {
+                    (Some(old), Some(new)) => !old.same_answers(new),
+                    _ => true,
+                };
+                if let Some(old) = old {
+                    view.reverse.remove(old);
+                    store.services = store
+                        .services
+                        .saturating_sub(usize::from(old.service.is_some()));
                 }
-                changed = true;
-                if let Some(old) = &old {
-                    view.remove_reverse(old);
+                if let Some(new) = new {
+                    added += ReverseIndex::count(new);
+                    store.services += usize::from(new.service.is_some());
                 }
+            }
+            // One allocation for what the batch adds, not a doubling per growth.
+            view.reverse.reserve(added);
+            let new_keys = rebuilt
+                .iter()
+                .filter(|r| r.old.is_none() && r.new.is_some())
+                .count();
+            view.services.reserve(new_keys);
+            for Rebuilt { key, new, .. } in rebuilt {
                 match new {
                     Some(new) => {
-                        view.add_reverse(&new);
+                        view.reverse.add(&new);
                         view.services.insert(key, new);
                     }
                     None => {
@@ -379,17 +561,15 @@ impl Index {
         if changed {
             self.serial.store(unix_now(), Ordering::Relaxed);
         }
-        if record_latency {
+        if record_latency && !touched.triggers.is_empty() {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
+            let view = self.view.read();
             for (namespace, service, trigger) in touched.triggers {
-                let headless = store
-                    .services
-                    .get(&NameRef {
-                        namespace: &namespace,
-                        name: &service,
-                    })
+                let headless = view
+                    .service(&namespace, &service)
+                    .and_then(|entry| entry.service.as_ref())
                     .is_some_and(|s| s.kind == ServiceKind::Headless);
                 // As CoreDNS: only headless services are measured; their answers
                 // are the endpoints themselves.
@@ -404,38 +584,36 @@ impl Index {
     }
 }
 
-fn key_of(namespace: &Arc<str>, name: &Arc<str>) -> Key {
-    Key::new(namespace, name)
+/// A service whose entry a batch replaces (`new` is `None` when it goes).
+struct Rebuilt {
+    key: Key,
+    old: Option<Arc<ServiceEntry>>,
+    new: Option<Arc<ServiceEntry>>,
 }
 
-fn upsert(store: &mut Store, object: Object, touched: &mut Touched) {
-    match object {
-        Object::Service(service) => {
-            let key = key_of(&service.namespace, &service.name);
-            if store.services.get(&key) != Some(&service) {
-                store.services.insert(key.clone(), service);
-                touched.services.insert(key);
+fn apply_op(store: &mut Store, view: &View, op: Op, touched: &mut Touched) {
+    match op {
+        Op::Service(service) => {
+            let key = Key::new(&service.namespace, &service.name);
+            if touched.service(view, &key) != Some(&*service) {
+                touched.services.entry(key).or_default().service = Some(Some(service));
             }
         }
-        Object::EndpointSlice(slice) => {
-            let key = key_of(&slice.namespace, &slice.name);
-            let service_key = key_of(&slice.namespace, &slice.service);
-            let previous = store
-                .slices
-                .get(&key)
-                .map(|old| (*old == slice, old.service.clone(), old.trigger_time_ms));
-            let mut old_trigger = None;
-            match previous {
-                Some((true, _, _)) => return,
-                Some((false, old_service, trigger)) => {
-                    old_trigger = trigger;
-                    if old_service != slice.service {
-                        let old_key = key_of(&slice.namespace, &old_service);
-                        unlink_slice(store, &old_key, &slice.name);
-                        touched.services.insert(old_key);
-                    }
-                }
-                None => {}
+        Op::Slice(slice) => {
+            let key = Key::new(&slice.namespace, &slice.name);
+            let (old_service, old_trigger) = match store.slices.get(&key) {
+                Some(meta) => (Some(meta.service.clone()), meta.trigger_time_ms),
+                None => (None, None),
+            };
+            let unchanged = old_service.as_ref() == Some(&slice.service)
+                && touched.slice_holds(
+                    view,
+                    &Key::new(&slice.namespace, &slice.service),
+                    &slice.name,
+                    &slice.content,
+                );
+            if unchanged && old_trigger == slice.trigger_time_ms {
+                return;
             }
             // Only a trigger time that moved measures a change: a hand-edited manifest
             // keeps the old annotation, which would count the file's age.
@@ -446,21 +624,31 @@ fn upsert(store: &mut Store, object: Object, touched: &mut Touched) {
                     trigger as f64 / 1000.0,
                 ));
             }
-            store
-                .slices_of
-                .entry(service_key.clone())
-                .or_default()
-                .insert(slice.name.clone());
-            store.slices.insert(key, slice);
-            touched.services.insert(service_key);
+            if let Some(old_service) = old_service.filter(|s| *s != slice.service) {
+                touched
+                    .pending(&slice.namespace, &old_service)
+                    .set_slice(&slice.name, None);
+            }
+            if !unchanged {
+                touched
+                    .pending(&slice.namespace, &slice.service)
+                    .set_slice(&slice.name, Some(slice.content));
+            }
+            store.slices.insert(
+                key,
+                SliceMeta {
+                    service: slice.service,
+                    trigger_time_ms: slice.trigger_time_ms,
+                },
+            );
         }
-        Object::Namespace(namespace) => {
-            if store.namespaces.insert(namespace.name.clone()) {
-                touched.namespaces.push((namespace.name, true));
+        Op::Namespace(name) => {
+            if store.namespaces.insert(name.clone()) {
+                touched.namespaces.push((name, true));
             }
         }
-        Object::Pod(pod) => {
-            let key = key_of(&pod.namespace, &pod.name);
+        Op::Pod(pod) => {
+            let key = Key::new(&pod.namespace, &pod.name);
             let old_ips = store
                 .pods
                 .get(&key)
@@ -478,34 +666,27 @@ fn upsert(store: &mut Store, object: Object, touched: &mut Touched) {
             }
             store.pods.insert(key, pod);
         }
+        Op::Remove(key) => remove(store, view, &key, touched),
     }
 }
 
-fn unlink_slice(store: &mut Store, service_key: &Key, slice: &Arc<str>) {
-    if let Some(names) = store.slices_of.get_mut(service_key) {
-        names.remove(slice);
-        if names.is_empty() {
-            store.slices_of.remove(service_key);
-        }
-    }
-}
-
-fn remove(store: &mut Store, key: &ObjectKey, touched: &mut Touched) {
+fn remove(store: &mut Store, view: &View, key: &ObjectKey, touched: &mut Touched) {
     let name = NameRef {
         namespace: &key.namespace,
         name: &key.name,
     };
     match key.kind {
         Kind::Service => {
-            if let Some((key, _)) = store.services.remove_entry(&name) {
-                touched.services.insert(key);
+            let service_key = Key::new(&key.namespace, &key.name);
+            if touched.service(view, &service_key).is_some() {
+                touched.services.entry(service_key).or_default().service = Some(None);
             }
         }
         Kind::EndpointSlice => {
             if let Some(old) = store.slices.remove(&name) {
-                let service_key = key_of(&old.namespace, &old.service);
-                unlink_slice(store, &service_key, &old.name);
-                touched.services.insert(service_key);
+                touched
+                    .pending(&key.namespace, &old.service)
+                    .set_slice(&key.name, None);
             }
         }
         Kind::Namespace => {

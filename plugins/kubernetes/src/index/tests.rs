@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 
 use super::*;
-use crate::object::{Port, SlimEndpoint, SlimNamespace};
+use crate::object::{Port, SlimEndpoint, SlimNamespace, SlimSlice};
 use crate::source::{Change, ChangeSink};
 use crate::test_support::{F0, F1, F2, objects};
 
@@ -346,4 +346,227 @@ fn programming_latency_counts_changes_whose_trigger_time_moved() {
     sink.send(Change::Apply(web(&["10.244.1.11"], 2_000)))
         .unwrap();
     assert_eq!(programming_count(), before + 1);
+}
+
+fn slice_with_ports(
+    namespace: &str,
+    name: &str,
+    service: &str,
+    addresses: &[&str],
+    port: u16,
+) -> Object {
+    let mut object = slice(namespace, name, service, addresses);
+    if let Object::EndpointSlice(s) = &mut object {
+        s.ports[0].port = port;
+    }
+    object
+}
+
+#[test]
+fn a_slice_changed_among_others_keeps_theirs_in_place() {
+    let (index, sink) = loaded(F1);
+    for (name, address, port) in [
+        ("b", "172.1.0.2", 82),
+        ("a", "172.1.0.1", 81),
+        ("c", "172.1.0.3", 83),
+    ] {
+        sink.send(Change::Apply(slice_with_ports(
+            "testns",
+            name,
+            "multi",
+            &[address],
+            port,
+        )))
+        .unwrap();
+    }
+    let addresses_and_ports = |index: &Index| -> Vec<(String, Vec<u16>)> {
+        let view = index.read();
+        let entry = view.service("testns", "multi").unwrap();
+        entry
+            .endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.ip.to_string(),
+                    entry.ports_of(e).iter().map(|p| p.port).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        addresses_and_ports(&index),
+        [
+            ("172.1.0.1".to_owned(), vec![81]),
+            ("172.1.0.2".to_owned(), vec![82]),
+            ("172.1.0.3".to_owned(), vec![83]),
+        ],
+        "slices in name order, each address with its slice's ports"
+    );
+    sink.send(Change::Apply(slice_with_ports(
+        "testns",
+        "b",
+        "multi",
+        &["172.1.0.4", "172.1.0.5"],
+        84,
+    )))
+    .unwrap();
+    assert_eq!(
+        addresses_and_ports(&index),
+        [
+            ("172.1.0.1".to_owned(), vec![81]),
+            ("172.1.0.4".to_owned(), vec![84]),
+            ("172.1.0.5".to_owned(), vec![84]),
+            ("172.1.0.3".to_owned(), vec![83]),
+        ]
+    );
+    assert!(reverse_names(&index, "172.1.0.2").is_empty());
+    assert_eq!(
+        reverse_names(&index, "172.1.0.5"),
+        ["172-1-0-5.multi.testns"]
+    );
+    sink.send(Change::Delete(ObjectKey {
+        kind: Kind::EndpointSlice,
+        namespace: Arc::from("testns"),
+        name: Arc::from("a"),
+    }))
+    .unwrap();
+    assert_eq!(
+        addresses_and_ports(&index),
+        [
+            ("172.1.0.4".to_owned(), vec![84]),
+            ("172.1.0.5".to_owned(), vec![84]),
+            ("172.1.0.3".to_owned(), vec![83]),
+        ]
+    );
+    let view = index.read();
+    let multi = view.service("testns", "multi").unwrap();
+    assert_eq!(multi.named("172-1-0-3").collect::<Vec<_>>(), [2]);
+    assert!(multi.service.is_none(), "slices alone make an entry");
+}
+
+#[test]
+fn a_list_is_applied_at_its_end_as_a_snapshot() {
+    let (index, sink) = loaded(F1);
+    let svc1 = index.read().service("testns", "svc1").unwrap().clone();
+    let serial = index.serial();
+    sink.send(Change::ListStart).unwrap();
+    for object in objects(F1) {
+        if object.key().name.as_ref() != "svc6" {
+            sink.send(Change::Listed(object)).unwrap();
+        }
+    }
+    assert!(
+        index.read().service("testns", "svc6").is_some(),
+        "nothing changes before the list is done"
+    );
+    sink.send(Change::ListDone).unwrap();
+    let view = index.read();
+    assert!(
+        view.service("testns", "svc6").is_none(),
+        "what was not listed goes"
+    );
+    assert!(view.reverse(ip("1234:abcd::1")).is_empty());
+    assert!(Arc::ptr_eq(&svc1, view.service("testns", "svc1").unwrap()));
+    assert!(index.serial() >= serial);
+}
+
+#[test]
+fn a_list_begun_again_starts_over() {
+    let (index, sink) = loaded(F1);
+    sink.send(Change::ListStart).unwrap();
+    sink.send(Change::Listed(slice(
+        "testns",
+        "svc1-slice1",
+        "svc1",
+        &["172.9.9.9"],
+    )))
+    .unwrap();
+    sink.send(Change::ListStart).unwrap();
+    for object in objects(F1) {
+        sink.send(Change::Listed(object)).unwrap();
+    }
+    sink.send(Change::ListDone).unwrap();
+    assert!(reverse_names(&index, "172.9.9.9").is_empty());
+    assert_eq!(reverse_names(&index, "172.0.0.1"), ["ep1a.svc1.testns"]);
+}
+
+#[test]
+fn relisting_the_same_objects_changes_nothing() {
+    let (index, sink) = loaded(F0);
+    index.serial.store(1, Ordering::Relaxed);
+    let before: Vec<Arc<ServiceEntry>> = {
+        let view = index.read();
+        view.services.values().cloned().collect()
+    };
+    sink.send(Change::ListStart).unwrap();
+    for object in objects(F0) {
+        sink.send(Change::Listed(object)).unwrap();
+    }
+    sink.send(Change::ListDone).unwrap();
+    assert_eq!(index.serial(), 1);
+    let view = index.read();
+    for entry in before {
+        let now = view.service(&entry.namespace, &entry.name).unwrap();
+        assert!(
+            Arc::ptr_eq(&entry, now),
+            "{}/{} was rebuilt",
+            entry.namespace,
+            entry.name
+        );
+    }
+}
+
+#[test]
+fn endpoint_labels_are_found_whatever_their_case() {
+    let index = Index::new(true, "test.");
+    let sink = ChangeSink::new(&index, all());
+    let mut object = slice("testns", "s", "svc", &["10.1.1.1", "10.1.1.2"]);
+    if let Object::EndpointSlice(s) = &mut object {
+        s.endpoints[0].target_pod = Some("Web-A".into());
+    }
+    sink.send(Change::Apply(object)).unwrap();
+    let view = index.read();
+    let svc = view.service("testns", "svc").unwrap();
+    let found: Vec<u32> = svc.named("web-a").collect();
+    assert_eq!(found, [0]);
+    assert_eq!(
+        &*svc.endpoints[0].name, "Web-A",
+        "answers keep the label as written"
+    );
+    assert_eq!(svc.named("10-1-1-2").collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        svc.named("10-1-1-1").len(),
+        0,
+        "the pod name replaces the address"
+    );
+}
+
+#[test]
+fn reverse_items_come_in_a_fixed_order() {
+    let (index, sink) = loaded(F1);
+    // 10.0.0.1 is the cluster IP of svc1 and svcempty; add it as an endpoint of two
+    // more services.
+    sink.send(Change::Apply(slice(
+        "testns",
+        "z-slice",
+        "zzz",
+        &["10.0.0.1"],
+    )))
+    .unwrap();
+    sink.send(Change::Apply(slice(
+        "testns",
+        "a-slice",
+        "aaa",
+        &["10.0.0.1"],
+    )))
+    .unwrap();
+    assert_eq!(
+        reverse_names(&index, "10.0.0.1"),
+        [
+            "10-0-0-1.aaa.testns",
+            "svc1.testns",
+            "svcempty.testns",
+            "10-0-0-1.zzz.testns",
+        ]
+    );
 }

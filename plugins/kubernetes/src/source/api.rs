@@ -8,9 +8,10 @@
 //! | Namespaces | `GET /api/v1/namespaces`, metadata only | `namespace_labels` |
 //! | Pods (`pods verified`) | `GET /api/v1/pods` | `labels` |
 //!
-//! Lists are paged (500 objects a page) so a large cluster never arrives as one huge
-//! response; objects are made slim as they arrive and the full API objects are dropped
-//! at once. The client is built in the background ([`client`]): a missing or broken
+//! Lists are paged so a large cluster never arrives as one huge response: 500 objects
+//! a page (client-go's default), 100 for EndpointSlices (see `SLICE_PAGE_SIZE`).
+//! Objects are made slim as they arrive and the full API objects are dropped at once.
+//! The client is built in the background ([`client`]): a missing or broken
 //! configuration is logged and retried, and the zone stays unsynced meanwhile (SERVFAIL,
 //! `/ready` 503) instead of the server refusing to start.
 
@@ -44,6 +45,13 @@ pub use client::ConnectError;
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// Objects per list page.
 const PAGE_SIZE: u32 = 500;
+/// EndpointSlices per list page. A page is decoded whole before its objects are made
+/// slim, and a decoded endpoint takes about 1 KB against some 70 bytes in the index:
+/// 500 slices of up to 100 endpoints each would need far more memory for one page than
+/// the index needs for the whole cluster, and the allocator keeps that high-water mark
+/// (at 10,000 services and 100,000 endpoints, pages of 100 slices instead of 500 took
+/// 8 MiB off the resident size after sync).
+const SLICE_PAGE_SIZE: u32 = 100;
 /// How long to wait before trying again to build a client from a configuration that
 /// did not work (a kubeconfig that is not there yet, say).
 const RECONNECT_DELAY: Duration = Duration::from_secs(5);
@@ -112,7 +120,7 @@ impl ApiSource {
                     };
                     watchers.spawn(watch::run(
                         Api::<EndpointSlice>::all(client.clone()),
-                        config(&selector),
+                        config(&selector).page_size(SLICE_PAGE_SIZE),
                         kind,
                         sink,
                         convert_slice,

@@ -32,6 +32,16 @@ pub enum Change {
     /// The complete current set of the feed's kinds: everything else of those kinds is
     /// gone. Applied atomically, as the difference to what the index holds.
     Snapshot(Vec<Object>),
+    /// A list of the feed's kinds begins: the objects sent with [`Change::Listed`] up
+    /// to [`Change::ListDone`] are, together, a [`Change::Snapshot`]. A list begun
+    /// again before it is done starts over. Sent object by object, a list is compared
+    /// with the index as it arrives instead of being held whole: a large cluster's
+    /// relist then costs little more memory than its changes.
+    ListStart,
+    /// One object of the list in progress.
+    Listed(Object),
+    /// The list in progress is complete: applied atomically, as a snapshot.
+    ListDone,
     /// The feed's first full list is in (readiness).
     Synced,
 }
@@ -72,6 +82,9 @@ impl ChangeSink {
             Change::Apply(object) => index.apply(self.feed, object),
             Change::Delete(key) => index.delete(self.feed, key),
             Change::Snapshot(objects) => index.snapshot(self.feed, objects),
+            Change::ListStart => index.list_start(self.feed),
+            Change::Listed(object) => index.listed(self.feed, object),
+            Change::ListDone => index.list_done(self.feed),
             Change::Synced => index.feed_synced(self.feed),
         }
         Ok(())

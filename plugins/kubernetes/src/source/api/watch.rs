@@ -2,10 +2,11 @@
 //! [`Change`]s for that kind's feed.
 //!
 //! - The initial list, and every relist (after 410 Gone, or when a watch cannot be
-//!   resumed), arrives as `Init`, `InitApply`..., `InitDone`. The objects are staged
-//!   (already slim) and sent as one [`Change::Snapshot`] at `InitDone`: the index
-//!   applies it as a difference, so a relist deletes what vanished while the watch was
-//!   down and never empties the zone in between.
+//!   resumed), arrives as `Init`, `InitApply`..., `InitDone`, sent on as
+//!   [`Change::ListStart`], [`Change::Listed`]..., [`Change::ListDone`]: the index
+//!   compares each object as it comes (no copy of the whole list is held) and applies
+//!   the list at the end as one difference, so a relist deletes what vanished while the
+//!   watch was down and never empties the zone in between.
 //! - Watch events patch the index one object at a time.
 //! - Errors (API down, 5xx, expired versions) are retried by the stream with
 //!   client-go's backoff (0.8 s doubling to 30 s, reset after 2 minutes of health);
@@ -57,8 +58,8 @@ pub async fn run<K>(
 /// What one watcher remembers between events.
 struct State {
     kind: Kind,
-    /// The objects of the list in progress.
-    staged: Option<Vec<Object>>,
+    /// How many objects the list in progress has had (for the log).
+    listed: usize,
     /// Whether the last thing seen was an error (to log the recovery once).
     failing: bool,
 }
@@ -67,12 +68,13 @@ impl State {
     fn new(kind: Kind) -> Self {
         Self {
             kind,
-            staged: None,
+            listed: 0,
             failing: false,
         }
     }
 
-    /// The changes one watcher event makes (none, one, or a snapshot and `Synced`).
+    /// The changes one watcher event makes (none, one, or the end of a list and
+    /// `Synced`).
     fn handle<K: Resource>(
         &mut self,
         event: Result<Event<K>, watcher::Error>,
@@ -97,24 +99,25 @@ impl State {
         };
         match event {
             Event::Init => {
-                self.staged = Some(Vec::new());
-                Vec::new()
+                self.listed = 0;
+                vec![Change::ListStart]
             }
-            Event::InitApply(object) => {
-                if let Some(slim) = self.convert(&object, convert) {
-                    self.staged.get_or_insert_default().push(slim);
+            Event::InitApply(object) => match self.convert(&object, convert) {
+                Some(slim) => {
+                    self.listed += 1;
+                    vec![Change::Listed(slim)]
                 }
-                Vec::new()
-            }
+                None => Vec::new(),
+            },
             Event::InitDone => {
-                let objects = self.staged.take().unwrap_or_default();
+                let objects = std::mem::take(&mut self.listed);
                 if self.failing {
-                    tracing::info!(kind = %self.kind, objects = objects.len(), "kubernetes: list/watch recovered");
+                    tracing::info!(kind = %self.kind, objects, "kubernetes: list/watch recovered");
                     self.failing = false;
                 } else {
-                    tracing::debug!(kind = %self.kind, objects = objects.len(), "kubernetes: listed");
+                    tracing::debug!(kind = %self.kind, objects, "kubernetes: listed");
                 }
-                vec![Change::Snapshot(objects), Change::Synced]
+                vec![Change::ListDone, Change::Synced]
             }
             Event::Apply(object) => {
                 self.recovered();
@@ -196,26 +199,27 @@ mod tests {
     }
 
     #[test]
-    fn a_list_is_staged_and_sent_as_one_snapshot_then_synced() {
+    fn a_list_is_sent_object_by_object_then_done_and_synced() {
         let mut state = State::new(Kind::Service);
-        assert!(state.handle(Ok(Event::Init), convert).is_empty());
+        assert_eq!(state.handle(Ok(Event::Init), convert), [Change::ListStart]);
+        let mut names = Vec::new();
         for (name, ip) in [("a", "10.0.0.1"), ("b", "10.0.0.2")] {
-            assert!(
-                state
-                    .handle(Ok(Event::InitApply(service(name, ip))), convert)
-                    .is_empty()
-            );
-        }
-        let changes = state.handle(Ok(Event::InitDone), convert);
-        assert_eq!(changes.len(), 2);
-        match &changes[0] {
-            Change::Snapshot(objects) => {
-                let names: Vec<_> = objects.iter().map(|o| o.key().name).collect();
-                assert_eq!(names, [Arc::from("a"), Arc::from("b")]);
+            match &state.handle(Ok(Event::InitApply(service(name, ip))), convert)[..] {
+                [Change::Listed(object)] => names.push(object.key().name),
+                other => panic!("expected a listed object, got {other:?}"),
             }
-            other => panic!("expected a snapshot, got {other:?}"),
         }
-        assert_eq!(changes[1], Change::Synced);
+        assert_eq!(names, [Arc::from("a"), Arc::from("b")]);
+        let mut bad = service("c", "10.0.0.3");
+        bad.metadata.name = None;
+        assert!(
+            state.handle(Ok(Event::InitApply(bad)), convert).is_empty(),
+            "an object that cannot be used is skipped"
+        );
+        assert_eq!(
+            state.handle(Ok(Event::InitDone), convert),
+            [Change::ListDone, Change::Synced]
+        );
     }
 
     #[test]
