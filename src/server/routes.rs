@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clusterdns_api::Plugin;
 use clusterdns_api::metrics::Label;
-use clusterdns_api::wire::WireQuery;
+use clusterdns_api::wire::{WireName, WireQuery};
 use hickory_proto::rr::Name;
 
 /// One server block, built: its zones and its plugin chain in execution order.
@@ -20,9 +20,8 @@ pub struct Block {
 /// A zone and the block that serves it.
 struct Route {
     zone: Name,
-    /// The zone in lower-case wire format, for the wire path.
-    wire: Vec<u8>,
-    labels: usize,
+    /// The zone for matching on the wire path.
+    wire: WireName,
     label: Label,
     block: Arc<Block>,
 }
@@ -50,8 +49,7 @@ impl Routes {
             .flat_map(|block| {
                 block.zones.iter().map(move |zone| Route {
                     zone: zone.clone(),
-                    wire: lower_wire(zone),
-                    labels: zone.num_labels() as usize,
+                    wire: WireName::new(zone),
                     label: Label::from(zone.to_string().as_str()),
                     block: block.clone(),
                 })
@@ -74,14 +72,9 @@ impl Routes {
 
     /// [`find`](Self::find) for a query on the wire path.
     pub fn find_wire(&self, query: &WireQuery<'_>) -> Option<Matched<'_>> {
-        let total = query.label_count();
         self.routes
             .iter()
-            .find(|route| {
-                total
-                    .checked_sub(route.labels)
-                    .is_some_and(|start| query.suffix(start) == route.wire.as_slice())
-            })
+            .find(|route| route.wire.start_in(query).is_some())
             .map(|route| Matched {
                 block: &route.block,
                 zone: &route.label,
@@ -98,17 +91,6 @@ impl Routes {
         }
         blocks
     }
-}
-
-/// `name` in lower case, wire format.
-fn lower_wire(name: &Name) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for label in name.iter() {
-        wire.push(label.len() as u8);
-        wire.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    wire.push(0);
-    wire
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{Name, RecordType};
 
 /// The length of the DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -261,12 +261,6 @@ impl<'a> WireQuery<'a> {
         &self.packet[HEADER_LEN + start..HEADER_LEN + self.name_len]
     }
 
-    /// The index of the first label of `zone` (lower case, wire format) in the question
-    /// name, if the name is `zone` or below it.
-    pub fn zone_start(&self, zone: &[u8]) -> Option<usize> {
-        (0..=self.label_count).find(|&i| self.suffix(i) == zone)
-    }
-
     /// A compression pointer to label `i` of the question as the client wrote it.
     pub fn pointer_to(&self, i: usize) -> [u8; 2] {
         let start = if i < self.label_count {
@@ -277,6 +271,43 @@ impl<'a> WireQuery<'a> {
         // The question starts at offset 12, so this is at most 12 + 255.
         let offset = (HEADER_LEN + start) as u16 | 0xc000;
         offset.to_be_bytes()
+    }
+}
+
+/// A zone (or any name) in lower-case wire format, to match question names on the wire
+/// path without decoding them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireName {
+    wire: Vec<u8>,
+    labels: usize,
+}
+
+impl WireName {
+    /// `name` lowered into wire format.
+    pub fn new(name: &Name) -> Self {
+        let mut wire = Vec::new();
+        for label in name.iter() {
+            // A label is at most 63 bytes.
+            wire.push(label.len() as u8);
+            wire.extend(label.iter().map(u8::to_ascii_lowercase));
+        }
+        wire.push(0);
+        Self {
+            wire,
+            labels: name.num_labels() as usize,
+        }
+    }
+
+    /// How many labels (the root not counted).
+    pub fn label_count(&self) -> usize {
+        self.labels
+    }
+
+    /// The index of this name's first label in `query`'s question name, if the question
+    /// is this name or below it (without regard to case).
+    pub fn start_in(&self, query: &WireQuery<'_>) -> Option<usize> {
+        let start = query.label_count().checked_sub(self.labels)?;
+        (query.suffix(start) == self.wire.as_slice()).then_some(start)
     }
 }
 
@@ -464,7 +495,6 @@ pub fn pointer(offset: usize) -> Option<[u8; 2]> {
 mod tests {
     use super::*;
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-    use hickory_proto::rr::Name;
 
     fn packet(name: &str, qtype: RecordType, edns: Option<Edns>) -> Vec<u8> {
         let mut message = Message::new(7, MessageType::Query, OpCode::Query);
@@ -490,10 +520,12 @@ mod tests {
             query.raw_suffix(1),
             b"\x07Default\x03SVC\x07cluster\x05local\x00"
         );
-        assert_eq!(query.zone_start(b"\x07cluster\x05local\x00"), Some(3));
-        assert_eq!(query.zone_start(b"\x00"), Some(5));
-        assert_eq!(query.zone_start(b"\x05local\x00"), Some(4));
-        assert_eq!(query.zone_start(b"\x03org\x00"), None);
+        let zone = |name: &str| WireName::new(&Name::from_ascii(name).unwrap());
+        assert_eq!(zone("Cluster.LOCAL.").start_in(&query), Some(3));
+        assert_eq!(zone(".").start_in(&query), Some(5));
+        assert_eq!(zone("local.").start_in(&query), Some(4));
+        assert_eq!(zone("org.").start_in(&query), None);
+        assert_eq!(zone("a.b.c.d.e.f.").start_in(&query), None);
         assert_eq!(query.max_size(), 512);
         assert_eq!(query.edns(), None);
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use clusterdns_api::wire::{Wire, WireQuery};
+use clusterdns_api::wire::{Wire, WireName, WireQuery};
 use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Response};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::Name;
@@ -28,8 +28,8 @@ pub struct Cache {
     pub(crate) config: CacheConfig,
     /// Whether the zones include the root, so every name is cached.
     all_zones: bool,
-    /// The zones in lower-case wire format, for the wire path.
-    zones_wire: Vec<Vec<u8>>,
+    /// The zones, for matching on the wire path.
+    zones_wire: Vec<WireName>,
     pub(crate) keys: KeyHasher,
     pub(crate) success: Store,
     pub(crate) denial: Store,
@@ -52,7 +52,7 @@ impl Cache {
         let metrics = CacheMetrics::new(&config.zones_label());
         Self {
             all_zones: config.zones.iter().any(Name::is_root),
-            zones_wire: config.zones.iter().map(lower_wire).collect(),
+            zones_wire: config.zones.iter().map(WireName::new).collect(),
             keys: KeyHasher::default(),
             success: Store::new(config.success.shard_capacity()),
             denial: Store::new(config.denial.shard_capacity()),
@@ -71,7 +71,7 @@ impl Cache {
             || self
                 .zones_wire
                 .iter()
-                .any(|zone| query.zone_start(zone).is_some())
+                .any(|zone| zone.start_in(query).is_some())
     }
 
     fn key(&self, ctx: &Ctx) -> Key {
@@ -425,17 +425,6 @@ impl Plugin for Cache {
     fn serve_wire(&self, query: &mut WireQuery<'_>, buf: &mut Vec<u8>) -> Wire {
         self.wire_hit(query, buf)
     }
-}
-
-/// `name` in lower case, wire format.
-fn lower_wire(name: &Name) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for label in name.iter() {
-        wire.push(label.len() as u8);
-        wire.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    wire.push(0);
-    wire
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use clusterdns_api::proto::rr::{Name, RData, Record, RecordType};
 use clusterdns_api::zone::longest_match;
 use clusterdns_api::{Ctx, Fallthrough, Response};
 use hashbrown::HashSet;
+use smallvec::{SmallVec, smallvec};
 
 use crate::config::{PodMode, is_reverse_zone};
 use crate::index::{Index, ServiceEntry, View};
@@ -83,14 +84,20 @@ struct Found {
 }
 
 /// What a forward name stands for.
+// The entries stay inline on purpose: boxing them would bring back the allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Hits<'v> {
     /// The name exists and holds nothing (apex, `svc`, `pod`, a namespace).
     Empty,
     /// `ns.dns.<zone>`.
     NsDns,
     /// Matched entries (which may be none: a service without cluster IPs).
-    Entries(Vec<Hit<'v>>),
+    Entries(HitList<'v>),
 }
+
+/// The entries a name matched: inline up to a few, so that answering a service name
+/// (one cluster IP, or a handful of endpoints) allocates nothing.
+pub(crate) type HitList<'v> = SmallVec<[Hit<'v>; 4]>;
 
 /// One matched entry, as CoreDNS's `msg.Service`.
 pub(crate) enum Hit<'v> {
@@ -332,7 +339,7 @@ impl Query<'_> {
         if self.settings.pods == PodMode::Verified && !self.view.pod_has_ip(namespace, ip) {
             return Err(NameError);
         }
-        Ok(Hits::Entries(vec![Hit::Address {
+        Ok(Hits::Entries(smallvec![Hit::Address {
             ip,
             port: None,
             target: Target::Pod,
@@ -351,7 +358,7 @@ impl Query<'_> {
             .service(request.namespace, service_name)
             .ok_or(NameError)?;
         let service = entry.service.as_ref().ok_or(NameError)?;
-        let mut hits = Vec::new();
+        let mut hits = HitList::new();
         match &service.kind {
             ServiceKind::ExternalName(target) => {
                 // ExternalName services have no sub-names (no endpoints, no
@@ -412,7 +419,7 @@ impl Query<'_> {
         &self,
         entry: &'v ServiceEntry,
         request: &ServiceRequest<'_>,
-        hits: &mut Vec<Hit<'v>>,
+        hits: &mut HitList<'v>,
     ) {
         let mut push = |address: &'v crate::index::EndpointAddr| {
             let target = Target::Endpoint(entry, &address.name);

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::{Name, RecordType};
-use clusterdns_api::wire::{AnswerWriter, Section, Wire, WireQuery, write_name};
+use clusterdns_api::wire::{AnswerWriter, Section, Wire, WireName, WireQuery, write_name};
 use hashbrown::HashSet;
 use rand::seq::SliceRandom;
 use smallvec::SmallVec;
@@ -27,47 +27,44 @@ use crate::query::Base;
 /// Above this many addresses, duplicates are found with a hash set instead of a scan.
 const SCAN_LIMIT: usize = 16;
 
+/// One of the plugin's zones, for matching on the wire path.
+struct WireZone {
+    name: WireName,
+    /// Index into `Settings::zones`.
+    index: usize,
+    reverse: bool,
+}
+
 /// The plugin's zones in wire format, for matching question names without decoding
 /// them.
 pub struct WireZones {
-    /// (zone in lower-case wire format, index into `Settings::zones`, label count,
-    /// whether it is a reverse zone), most labels first so the first match is the
-    /// longest.
-    zones: Vec<(Vec<u8>, usize, usize, bool)>,
+    /// Most labels first, so the first match is the longest.
+    zones: Vec<WireZone>,
 }
 
 impl WireZones {
     /// The zones of `settings`.
     pub fn new(settings: &Settings) -> Self {
-        let mut zones: Vec<(Vec<u8>, usize, usize, bool)> = settings
+        let mut zones: Vec<WireZone> = settings
             .zones
             .iter()
             .enumerate()
-            .map(|(i, zone)| {
-                let mut wire = Vec::new();
-                for label in zone.iter() {
-                    wire.push(label.len() as u8);
-                    wire.extend(label.iter().map(u8::to_ascii_lowercase));
-                }
-                wire.push(0);
-                (wire, i, zone.num_labels() as usize, is_reverse_zone(zone))
+            .map(|(index, zone)| WireZone {
+                name: WireName::new(zone),
+                index,
+                reverse: is_reverse_zone(zone),
             })
             .collect();
-        zones.sort_by_key(|zone| std::cmp::Reverse(zone.2));
+        zones.sort_by_key(|zone| std::cmp::Reverse(zone.name.label_count()));
         Self { zones }
     }
 
-    /// The longest zone `query`'s name is in: (index into `Settings::zones`, label
-    /// count, reverse, index of the zone's first label in the question).
-    fn find(&self, query: &WireQuery<'_>) -> Option<(usize, usize, bool, usize)> {
-        let total = query.label_count();
+    /// The longest zone `query`'s name is in, and the index of the zone's first label
+    /// in the question.
+    fn find(&self, query: &WireQuery<'_>) -> Option<(&WireZone, usize)> {
         self.zones
             .iter()
-            .find_map(|(wire, index, labels, reverse)| {
-                let start = total.checked_sub(*labels)?;
-                (query.suffix(start) == wire.as_slice())
-                    .then_some((*index, *labels, *reverse, start))
-            })
+            .find_map(|zone| Some((zone, zone.name.start_in(query)?)))
     }
 }
 
@@ -84,22 +81,21 @@ pub fn answer(
     if !matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::SRV) {
         return Wire::Slow;
     }
-    let Some((zone_index, zone_labels, reverse_zone, zone_start)) = zones.find(query) else {
+    let Some((matched, zone_start)) = zones.find(query) else {
         return Wire::Slow;
     };
     let synced = index.synced();
-    if reverse_zone || (!synced && !startup_over) {
+    if matched.reverse || (!synced && !startup_over) {
         return Wire::Slow;
     }
-    let reverse = [&b"\x07in-addr\x04arpa\x00"[..], b"\x03ip6\x04arpa\x00"]
-        .iter()
-        .any(|arpa| query.zone_start(arpa).is_some());
+    // Only a zone of fewer than two labels (the root, `arpa`) can hold reverse names.
+    let reverse = matched.name.label_count() < 2 && is_reverse_name(query);
     let view = index.read();
     let lookup = Query {
         settings,
         view: &view,
-        zone: &settings.zones[zone_index],
-        zone_labels,
+        zone: &settings.zones[matched.index],
+        zone_labels: matched.name.label_count(),
         // Only the ordinary path writes names from this; here the question is pointed at.
         zone_case: Name::root(),
     };
@@ -137,6 +133,13 @@ pub fn answer(
         },
         None => Wire::Slow,
     }
+}
+
+/// Whether the question name is under `in-addr.arpa` or `ip6.arpa` (as
+/// `config::is_reverse_zone` tells of a zone).
+fn is_reverse_name(query: &WireQuery<'_>) -> bool {
+    let n = query.label_count();
+    n >= 2 && query.label(n - 1) == b"arpa" && matches!(query.label(n - 2), b"in-addr" | b"ip6")
 }
 
 /// What answers need to know of the matched zone.
