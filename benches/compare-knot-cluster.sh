@@ -42,11 +42,7 @@ PORT_KNOT=${PORT_KNOT:-15374}
 CPU_SERVER=${CPU_SERVER:-0}
 CPU_CLIENT=${CPU_CLIENT:-1}
 
-target_dir=${CARGO_TARGET_DIR:-target}
-bin="$target_dir/release/clusterdns"
-[ -x "$bin" ] || cargo build --release --quiet --bin clusterdns
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+. benches/common.sh
 
 # The same cluster for both servers.
 python3 benches/cluster-zone.py generate "$work" --services "$SERVICES" \
@@ -85,22 +81,6 @@ cluster.local:$PORT_CDNS {
 }
 CF
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-
-# run_one PORT PID → prints "qps busy qps_per_core lost"
-run_one() {
-    local port=$1 pid=$2
-    local t0 t1 out qps lost
-    t0=$(cpu_ticks "$pid")
-    out=$(taskset -c "$CPU_CLIENT" dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
-        -c 1 -T 1 -q 100 -l "$SECONDS_PER_RUN" 2>&1)
-    t1=$(cpu_ticks "$pid")
-    qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
-    lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
-    awk -v q="$qps" -v t="$((t1 - t0))" -v hz="$hz" -v s="$SECONDS_PER_RUN" -v lost="$lost" \
-        'BEGIN { busy = t / hz / s; printf "%.0f %.2f %.0f %s\n", q, busy, (busy > 0 ? q / busy : 0), lost }'
-}
 
 # run_latency PORT PID → prints "busy avg_us p50_us p99_us lost" at RATE queries/second
 run_latency() {
@@ -124,15 +104,6 @@ rcodes() {
         -c 1 -T 1 -q 100 2>&1 | sed -n 's/^ *Response codes: *//p'
 }
 
-# wait_for PORT NAME: until NAME has an A record there (the zone is loaded)
-wait_for() {
-    for _ in $(seq 300); do
-        [ -n "$(kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$1" "$2" A 2>/dev/null)" ] && return 0
-        sleep 0.1
-    done
-    echo "server on port $1 did not answer" >&2
-    return 1
-}
 
 taskset -c "$CPU_SERVER" knotd -c "$work/knot.conf" >"$work/knot.log" 2>&1 &
 knot_pid=$!
@@ -154,8 +125,8 @@ printf '%-5s %-10s %9s %5s %9s %5s | %8s %5s %6s %6s %6s %5s\n' \
     round server qps busy qps/core lost "@$RATE" busy avg_us p50_us p99_us lost
 declare -a r_qps r_core r_busy r_p50 r_p99
 for round in $(seq "$ROUNDS"); do
-    read -r cq cb cc cl < <(run_one "$PORT_CDNS" "$cdns_pid")
-    read -r kq kb kc kl < <(run_one "$PORT_KNOT" "$knot_pid")
+    read -r cq cb cc cl < <(load "$PORT_CDNS" "$cdns_pid" "$work/queries.txt" "$CPU_CLIENT" "$SECONDS_PER_RUN" -c 1 -T 1 -q 100)
+    read -r kq kb kc kl < <(load "$PORT_KNOT" "$knot_pid" "$work/queries.txt" "$CPU_CLIENT" "$SECONDS_PER_RUN" -c 1 -T 1 -q 100)
     read -r clb cla clp50 clp99 cll < <(run_latency "$PORT_CDNS" "$cdns_pid")
     read -r klb kla klp50 klp99 kll < <(run_latency "$PORT_KNOT" "$knot_pid")
     printf '%-5s %-10s %9s %5s %9s %5s | %8s %5s %6s %6s %6s %5s\n' \

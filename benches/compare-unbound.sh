@@ -23,11 +23,7 @@ PORT_KNOT=${PORT_KNOT:-15365}
 CPU_SERVER=${CPU_SERVER:-0}
 CPU_CLIENT=${CPU_CLIENT:-1}
 
-target_dir=${CARGO_TARGET_DIR:-target}
-bin="$target_dir/release/clusterdns"
-[ -x "$bin" ] || cargo build --release --quiet
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+. benches/common.sh
 
 cat > "$work/example.org.zone" <<ZONE
 \$ORIGIN example.org.
@@ -95,29 +91,10 @@ for i in $(seq 1000); do echo "h$i.example.org A"; done > "$work/q.hit"
 # Distinct names for the miss runs: each server gets its own prefix per round.
 make_miss() { awk -v p="$1" 'BEGIN { for (i = 0; i < 600000; i++) printf "%s%d.example.org A\n", p, i }' > "$work/q.miss.$1"; }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-run_one() { # port pid queryfile → "qps busy qps/core lost"
-    local t0 t1 out
-    t0=$(cpu_ticks "$2")
-    out=$(taskset -c "$CPU_CLIENT" dnsperf -s 127.0.0.1 -p "$1" -d "$3" -c 1 -T 1 -q 100 -l "$SECONDS_PER_RUN" 2>&1)
-    t1=$(cpu_ticks "$2")
-    awk -v q="$(echo "$out" | awk '/Queries per second/ {print $4}')" \
-        -v lost="$(echo "$out" | awk '/Queries lost/ {print $3}')" \
-        -v t="$((t1 - t0))" -v hz="$hz" -v s="$SECONDS_PER_RUN" \
-        'BEGIN { busy = t / hz / s; printf "%.0f %.2f %.0f %s\n", q, busy, (busy > 0 ? q / busy : 0), lost }'
-}
-wait_for() {
-    for _ in $(seq 100); do
-        kdig +timeout=1 +retry=0 @127.0.0.1 -p "$1" ns.example.org A >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "server on port $1 did not answer" >&2; return 1
-}
 warm() { taskset -c "$CPU_CLIENT" dnsperf -s 127.0.0.1 -p "$1" -d "$work/q.hit" -n 2 -q 100 >/dev/null 2>&1; }
 
 taskset -c "$CPU_CLIENT" knotd -c "$work/knot.conf" >/dev/null 2>&1 &
-wait_for "$PORT_KNOT"
+wait_for "$PORT_KNOT" ns.example.org
 
 declare -A ratios
 printf '%-6s %-10s %10s %6s %12s %8s\n' mode server qps busy qps/core lost
@@ -127,7 +104,7 @@ for mode in hit miss; do
         cdns=$!
         taskset -c "$CPU_SERVER" unbound -c "$work/unbound.conf" >/dev/null 2>&1 &
         ub=$!
-        wait_for "$PORT_CDNS"; wait_for "$PORT_UNBOUND"
+        wait_for "$PORT_CDNS" ns.example.org; wait_for "$PORT_UNBOUND" ns.example.org
         if [ "$mode" = hit ]; then
             warm "$PORT_CDNS"; warm "$PORT_UNBOUND"
             qc="$work/q.hit"; qu="$work/q.hit"
@@ -135,8 +112,8 @@ for mode in hit miss; do
             make_miss "c$round"; make_miss "u$round"
             qc="$work/q.miss.c$round"; qu="$work/q.miss.u$round"
         fi
-        read -r cq cb cc cl < <(run_one "$PORT_CDNS" "$cdns" "$qc")
-        read -r uq ub_busy uc ul < <(run_one "$PORT_UNBOUND" "$ub" "$qu")
+        read -r cq cb cc cl < <(load "$PORT_CDNS" "$cdns" "$qc" "$CPU_CLIENT" "$SECONDS_PER_RUN" -c 1 -T 1 -q 100)
+        read -r uq ub_busy uc ul < <(load "$PORT_UNBOUND" "$ub" "$qu" "$CPU_CLIENT" "$SECONDS_PER_RUN" -c 1 -T 1 -q 100)
         printf '%-6s %-10s %10s %6s %12s %8s\n' "$mode" clusterdns "$cq" "$cb" "$cc" "$cl"
         printf '%-6s %-10s %10s %6s %12s %8s\n' "$mode" unbound "$uq" "$ub_busy" "$uc" "$ul"
         ratios[$mode]+="$(awk -v a="$cq" -v b="$uq" -v c="$cc" -v d="$uc" 'BEGIN { printf "%.2f/%.2f ", a / b, (d > 0 ? c / d : 0) }')"

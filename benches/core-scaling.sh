@@ -11,7 +11,7 @@
 # Environment: SERVER_CPUS (default: 0-(W-1) for W workers), CLIENT_CPUS (default: the
 # CPUs after the server's, or the last CPU when there are none left, in which case the
 # client shares a core with the server and qps is limited by it: read qps/core then),
-# CLIENT_THREADS (default 2), PORT (15375). Needs: dnsperf, python3, taskset; a
+# CLIENT_THREADS (default 2), PORT (15375). Needs: dnsperf, kdig, python3, taskset; a
 # release build of clusterdns (built here if missing). Only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +23,7 @@ PORT=${PORT:-15375}
 CLIENT_THREADS=${CLIENT_THREADS:-2}
 cpus=$(nproc)
 
-target_dir=${CARGO_TARGET_DIR:-target}
-bin="$target_dir/release/clusterdns"
-[ -x "$bin" ] || cargo build --release --quiet --bin clusterdns
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+. benches/common.sh
 python3 benches/cluster-zone.py generate "$work" --services 10000 \
     --headless-fraction 0.1 --endpoints 5 >/dev/null
 cat > "$work/Corefile" <<CF
@@ -38,8 +34,6 @@ cluster.local:$PORT {
     }
 }
 CF
-hz=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 printf '%-8s %-9s %-9s %9s %6s %10s %8s\n' workers server client qps busy qps/core speedup
 first=""
@@ -55,20 +49,11 @@ for w in "${WORKERS[@]}"; do
     taskset -c "$server_cpus" "$bin" --conf "$work/Corefile" --udp-workers "$w" \
         >"$work/cdns.log" 2>&1 &
     pid=$!
-    for _ in $(seq 300); do
-        dig +short +time=1 +tries=1 @127.0.0.1 -p "$PORT" svc-1.ns-0.svc.cluster.local A \
-            2>/dev/null | grep -q . && break
-        sleep 0.1
-    done
-    t0=$(cpu_ticks "$pid")
-    out=$(taskset -c "$client_cpus" dnsperf -s 127.0.0.1 -p "$PORT" -d "$work/queries.txt" \
-        -c "$((2 * w))" -T "$CLIENT_THREADS" -q 200 -l "$SECONDS_PER_RUN" 2>&1)
-    t1=$(cpu_ticks "$pid")
+    wait_for "$PORT" svc-1.ns-0.svc.cluster.local
+    read -r qps busy per_core _ < <(load "$PORT" "$pid" "$work/queries.txt" "$client_cpus" \
+        "$SECONDS_PER_RUN" -c "$((2 * w))" -T "$CLIENT_THREADS" -q 200)
     kill "$pid"
     wait "$pid" 2>/dev/null || true
-    qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
-    read -r busy per_core < <(awk -v q="$qps" -v t="$((t1 - t0))" -v hz="$hz" -v s="$SECONDS_PER_RUN" \
-        'BEGIN { b = t / hz / s; printf "%.2f %.0f\n", b, (b > 0 ? q / b : 0) }')
     first=${first:-$qps}
     speedup=$(awk -v a="$qps" -v b="$first" 'BEGIN { printf "%.2f", a / b }')
     printf '%-8s %-9s %-9s %9.0f %6s %10s %8s\n' "$w" "$server_cpus" "$client_cpus" "$qps" \
