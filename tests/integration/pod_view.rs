@@ -9,23 +9,29 @@
 //!   resolv.conf: kubelet's         clusterdns -conf Corefile          unbound: example.test
 //! ```
 //!
-//! The Corefile is deploy/'s (kubeadm's) with two changes: the cluster is read from a
-//! manifest file (`manifests cluster.yaml`) instead of the API, and `forward` goes to the
-//! upstream namespace instead of the node's resolv.conf. The ports are the deployment's
-//! (53, health 8080, ready 8181, metrics 9153). The manifest file is then replaced while
-//! the server runs (a service added, an endpoint made not ready, a service deleted), and
-//! the pod must see each change.
+//! The cluster is the test API server (testkit/apiserver), listening on the dns
+//! namespace's loopback, holding deploy/'s Service `kube-dns` as `kubectl apply -k deploy`
+//! creates it, the `kubernetes` Service and a few applications; clusterdns watches it with
+//! the real kube client, as in a cluster. The Corefile is deploy/'s (kubeadm's) with two
+//! changes: `endpoint` names the test API server (in a pod, the in-cluster configuration
+//! does), and `forward` goes to the upstream namespace instead of the node's resolv.conf.
+//! The ports are the deployment's (53, health 8080, ready 8181, metrics 9153). The
+//! cluster is then changed through the API while the server runs (a service added, an
+//! endpoint made not ready, a service deleted) and the pod must see each change; last,
+//! the API goes away and the pod keeps getting answers.
 //!
 //! Needs root (network namespaces), `ip`, `getent`, `dig` and unbound; skipped with a
 //! message on stderr without them. CI runs it as root.
 
 use std::fs::File;
-use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use clusterdns_test_apiserver::ApiServer;
+use clusterdns_test_apiserver::load::parse_documents;
 use serde_json::Value;
 
 use crate::support::binary;
@@ -49,8 +55,8 @@ search default.svc.cluster.local svc.cluster.local cluster.local
 options ndots:5
 ";
 
-/// How long a change of the manifest file may take to reach the pod (the manifest
-/// source looks at the file every second).
+/// How long a change in the API may take to reach the pod (a watch event: milliseconds;
+/// the rest is slack for a loaded CI machine).
 const CHANGE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Why the test cannot run here, if it cannot.
@@ -333,30 +339,58 @@ impl Lab {
         }
     }
 
-    /// Replaces the manifest file the way the kubelet updates a ConfigMap volume: a new
-    /// file renamed over the old one.
-    fn write_cluster(&self, cluster: &Cluster) {
-        let tmp = self.path("cluster.yaml.tmp");
-        let mut file = File::create(&tmp).unwrap();
-        file.write_all(cluster.yaml().as_bytes()).unwrap();
-        file.sync_all().unwrap();
-        std::fs::rename(&tmp, self.path("cluster.yaml")).unwrap();
+    /// A TCP listener on 127.0.0.1 inside `namespace`. A socket belongs to the network
+    /// namespace of the thread that made it, so a short-lived thread enters the namespace
+    /// and makes it; the test's other threads stay where they are.
+    #[allow(unsafe_code)] // setns(2) has no safe wrapper in the crates we use.
+    fn listen_in(&self, namespace: &str) -> std::net::TcpListener {
+        let path = Path::new("/var/run/netns").join(namespace);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let handle = File::open(&path)?;
+                    // SAFETY: setns only reads the descriptor, which `handle` keeps open;
+                    // it changes the namespace of this thread alone.
+                    if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    std::net::TcpListener::bind("127.0.0.1:0")
+                })
+                .join()
+                .expect("the listener thread does not panic")
+        })
+        .unwrap_or_else(|e| panic!("cannot listen in {namespace}: {e}"))
     }
 }
 
-/// The cluster the manifest file describes, with the three things the test changes.
-struct Cluster {
-    /// Service default/added exists.
-    added: bool,
-    /// Endpoint web-1 of the headless service is ready.
-    web_1_ready: bool,
-    /// Service default/gone exists.
-    gone: bool,
+/// The objects of a manifest text, as the test API server takes them.
+fn objects(yaml: &str) -> Vec<Value> {
+    parse_documents(yaml).unwrap_or_else(|e| panic!("{e}:\n{yaml}"))
 }
 
-impl Cluster {
-    fn yaml(&self) -> String {
-        let mut docs = vec![
+/// deploy/'s Service `kube-dns`, which the migration guide applies in place of the old
+/// one: its cluster IP must be the one the dns namespace has.
+fn deployed_kube_dns_service() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base/service.yaml");
+    let service = objects(&std::fs::read_to_string(&path).unwrap()).remove(0);
+    assert_eq!(
+        (
+            service["metadata"]["name"].as_str(),
+            service["spec"]["clusterIP"].as_str()
+        ),
+        (Some("kube-dns"), Some(DNS_SERVICE_IP)),
+        "{}: the Service this lab stands in for",
+        path.display()
+    );
+    service
+}
+
+/// The cluster when the server starts: `default/web` (two ready endpoints), the
+/// headless `default/web-headless` (web-0 and web-1), `default/ext` (ExternalName),
+/// `default/gone`, and the `kubernetes` and `kube-dns` services.
+fn initial_cluster() -> Vec<Value> {
+    let mut cluster = objects(
+        &[
             namespace("default"),
             namespace("kube-system"),
             cluster_ip("default", "kubernetes", "10.96.0.1", "https", 443),
@@ -364,51 +398,52 @@ impl Cluster {
                 "default",
                 "kubernetes",
                 &[("172.18.0.2", None, true)],
-                "https",
-                6443,
+                &[("https", 6443, "TCP")],
             ),
-            cluster_ip("kube-system", "kube-dns", DNS_SERVICE_IP, "dns", 53),
             slice(
                 "kube-system",
                 "kube-dns",
                 &[(DNS_POD_IP, None, true)],
-                "dns",
-                53,
+                &[
+                    ("dns", 53, "UDP"),
+                    ("dns-tcp", 53, "TCP"),
+                    ("metrics", 9153, "TCP"),
+                ],
             ),
             cluster_ip("default", "web", "10.96.100.10", "http", 80),
             slice(
                 "default",
                 "web",
                 &[("10.244.1.5", None, true), ("10.244.2.7", None, true)],
-                "http",
-                8080,
+                &[("http", 8080, "TCP")],
             ),
             cluster_ip("default", "web-headless", "None", "http", 80),
-            slice(
-                "default",
-                "web-headless",
-                &[
-                    ("10.244.1.10", Some("web-0"), true),
-                    ("10.244.1.11", Some("web-1"), self.web_1_ready),
-                ],
-                "http",
-                8080,
-            ),
+            web_headless_slice(true),
             "apiVersion: v1
 kind: Service
 metadata: {name: ext, namespace: default}
 spec: {type: ExternalName, externalName: www.example.test}
 "
             .to_owned(),
-        ];
-        if self.gone {
-            docs.push(cluster_ip("default", "gone", "10.96.100.20", "http", 80));
-        }
-        if self.added {
-            docs.push(cluster_ip("default", "added", "10.96.100.30", "http", 80));
-        }
-        docs.join("---\n")
-    }
+            cluster_ip("default", "gone", "10.96.100.20", "http", 80),
+        ]
+        .join("---\n"),
+    );
+    cluster.push(deployed_kube_dns_service());
+    cluster
+}
+
+/// The headless service's slice: web-0 ready, web-1 as `web_1_ready` says.
+fn web_headless_slice(web_1_ready: bool) -> String {
+    slice(
+        "default",
+        "web-headless",
+        &[
+            ("10.244.1.10", Some("web-0"), true),
+            ("10.244.1.11", Some("web-1"), web_1_ready),
+        ],
+        &[("http", 8080, "TCP")],
+    )
 }
 
 fn namespace(name: &str) -> String {
@@ -432,9 +467,14 @@ fn slice(
     namespace: &str,
     service: &str,
     endpoints: &[(&str, Option<&str>, bool)],
-    port_name: &str,
-    port: u16,
+    ports: &[(&str, u16, &str)],
 ) -> String {
+    let ports: Vec<String> = ports
+        .iter()
+        .map(|(name, port, protocol)| {
+            format!("{{name: {name}, port: {port}, protocol: {protocol}}}")
+        })
+        .collect();
     let mut text = format!(
         "apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -443,9 +483,10 @@ metadata:
   namespace: {namespace}
   labels: {{kubernetes.io/service-name: {service}}}
 addressType: IPv4
-ports: [{{name: {port_name}, port: {port}, protocol: TCP}}]
+ports: [{ports}]
 endpoints:
-"
+",
+        ports = ports.join(", ")
     );
     for (address, hostname, ready) in endpoints {
         text.push_str(&format!(
@@ -458,9 +499,9 @@ endpoints:
     text
 }
 
-/// deploy/'s Corefile, reading the cluster from `cluster.yaml` and forwarding to the
-/// upstream namespace.
-fn corefile() -> String {
+/// deploy/'s Corefile, watching the API at `api_url` and forwarding to the upstream
+/// namespace.
+fn corefile(api_url: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base/configmap.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let config: Value = serde_norway::from_str(&text).unwrap();
@@ -472,11 +513,11 @@ fn corefile() -> String {
         )
         .replace(
             "       ttl 30\n",
-            "       ttl 30\n       manifests cluster.yaml\n",
+            &format!("       ttl 30\n       endpoint {api_url}\n"),
         );
     assert!(
         adapted.contains(&format!("forward . {UPSTREAM_IP} {{"))
-            && adapted.contains("manifests cluster.yaml"),
+            && adapted.contains(&format!("endpoint {api_url}")),
         "deploy/base/configmap.yaml's Corefile is no longer kubeadm's; adapt this test:\n{corefile}"
     );
     adapted
@@ -555,13 +596,21 @@ fn a_pod_resolves_through_clusterdns() {
             &conf.display().to_string(),
         ],
     );
-    let mut cluster = Cluster {
-        added: false,
-        web_1_ready: true,
-        gone: true,
+    // The API server, on the dns namespace's loopback, served by this process.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = ApiServer::new();
+    api.load_objects(initial_cluster());
+    let listener = lab.listen_in(&lab.dns);
+    listener.set_nonblocking(true).unwrap();
+    let serving = {
+        let _entered = runtime.enter();
+        api.serve(tokio::net::TcpListener::from_std(listener).unwrap())
     };
-    lab.write_cluster(&cluster);
-    std::fs::write(lab.path("Corefile"), corefile()).unwrap();
+    std::fs::write(lab.path("Corefile"), corefile(&serving.url())).unwrap();
     let dns = lab.dns.clone();
     let corefile_path = lab.path("Corefile").display().to_string();
     lab.spawn(
@@ -674,6 +723,25 @@ fn a_pod_resolves_through_clusterdns() {
         lab.dig_short(&["-x", DNS_SERVICE_IP]),
         ["kube-dns.kube-system.svc.cluster.local."]
     );
+    // deploy/'s Service, as the migration guide applies it: its ports, by name.
+    assert_eq!(
+        lab.dig_short(&["SRV", "_dns._udp.kube-dns.kube-system.svc.cluster.local"]),
+        ["0 100 53 kube-dns.kube-system.svc.cluster.local."]
+    );
+    assert_eq!(
+        lab.dig_short(&[
+            "SRV",
+            "_dns-tcp._tcp.kube-dns.kube-system.svc.cluster.local"
+        ]),
+        ["0 100 53 kube-dns.kube-system.svc.cluster.local."]
+    );
+    assert_eq!(
+        lab.dig_short(&[
+            "SRV",
+            "_metrics._tcp.kube-dns.kube-system.svc.cluster.local"
+        ]),
+        ["0 100 9153 kube-dns.kube-system.svc.cluster.local."]
+    );
     assert_eq!(
         lab.dig_short(&["-x", "10.244.1.10"]),
         ["web-0.web-headless.default.svc.cluster.local."]
@@ -686,8 +754,13 @@ fn a_pod_resolves_through_clusterdns() {
     assert!(answer.contains("status: NXDOMAIN"), "{answer}");
 
     // Changes to the cluster while the server runs.
-    cluster.added = true;
-    lab.write_cluster(&cluster);
+    api.load_objects(objects(&cluster_ip(
+        "default",
+        "added",
+        "10.96.100.30",
+        "http",
+        80,
+    )));
     lab.eventually("a new service", CHANGE_DEADLINE, |lab| {
         let host = one_host(lab.getent("hosts", "added"))?;
         (host.0 == "10.96.100.30")
@@ -696,8 +769,7 @@ fn a_pod_resolves_through_clusterdns() {
     });
     assert_eq!(lab.dig_short(&["+search", "added"]), ["10.96.100.30"]);
 
-    cluster.web_1_ready = false;
-    lab.write_cluster(&cluster);
+    api.load_objects(objects(&web_headless_slice(false)));
     lab.eventually(
         "an endpoint that is no longer ready",
         CHANGE_DEADLINE,
@@ -719,8 +791,7 @@ fn a_pod_resolves_through_clusterdns() {
         ["10.244.1.10"]
     );
 
-    cluster.gone = false;
-    lab.write_cluster(&cluster);
+    assert!(api.delete("Service", "default", "gone").is_some());
     lab.eventually("a deleted service", CHANGE_DEADLINE, |lab| {
         match lab.getent("hosts", "gone") {
             Err(_) => Ok(()),
@@ -732,4 +803,18 @@ fn a_pod_resolves_through_clusterdns() {
     // The rest is as it was.
     let (address, _) = one_host(lab.getent("hosts", "web")).unwrap();
     assert_eq!(address, "10.96.100.10");
+
+    // The API goes away (a control-plane upgrade): the last good zone keeps answering,
+    // also after the watches have failed and retried for a while.
+    runtime.block_on(serving.stop_and_wait());
+    let outage = Instant::now();
+    while outage.elapsed() < Duration::from_secs(3) {
+        lab.check_alive();
+        let (address, _) = one_host(lab.getent("hosts", "added")).unwrap();
+        assert_eq!(address, "10.96.100.30");
+        assert_eq!(lab.dig_short(&["+search", "web-headless"]), ["10.244.1.10"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let answer = lab.dig(&["+noall", "+comments", "gone.default.svc.cluster.local"]);
+    assert!(answer.contains("status: NXDOMAIN"), "{answer}");
 }
