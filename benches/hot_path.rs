@@ -20,12 +20,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use clusterdns::inline::InlineServer;
 use clusterdns::server::codec::{self, AnswerParts};
-use clusterdns::server::{Block, ListenerState, Routes, answer_inline};
-use clusterdns_api::metrics::Label;
 use clusterdns_api::wire::WireQuery;
 use clusterdns_api::{Ctx, Next, Plugin, Protocol, Readiness, SetupCtx};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -82,42 +80,9 @@ fn cluster(services: usize) -> String {
     )
 }
 
-/// A listener serving `corefile`'s one block from `dir`, its plugins started and
-/// ready.
-fn listener(corefile: &str, dir: &Path) -> (ListenerState, Vec<Arc<dyn Plugin>>) {
-    let blocks =
-        clusterdns::corefile::parse_str(corefile, "Corefile", dir).expect("Corefile parses");
-    let block = &blocks[0];
-    let zones = vec![Name::from_ascii("cluster.local.").expect("zone")];
-    let mut ctx = SetupCtx::new(zones.clone(), 53, dir.to_path_buf(), Readiness::new());
-    let chain: Vec<Arc<dyn Plugin>> =
-        clusterdns::registry::build_chain(&block.directives, &mut ctx)
-            .expect("chain builds")
-            .into_iter()
-            .map(|(_, plugin)| plugin)
-            .collect();
-    for plugin in &chain {
-        plugin.started(&[]);
-    }
-    let start = Instant::now();
-    while !chain.iter().all(|p| p.ready()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the cluster loads"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let block = Arc::new(Block {
-        zones,
-        chain: chain.clone(),
-        metrics: false,
-    });
-    let state = ListenerState {
-        server: Label::from("dns://:53"),
-        routes: ArcSwap::from_pointee(Routes::new(&[block])),
-        local: SocketAddr::from(([127, 0, 0, 1], 53)),
-    };
-    (state, chain)
+/// The first listener of `corefile`, reading files from `dir`, its plugins ready.
+fn listener(corefile: &str, dir: &Path) -> InlineServer {
+    InlineServer::start(corefile, dir, Duration::from_secs(60)).expect("the cluster loads")
 }
 
 fn packet(name: &str, qtype: RecordType) -> Vec<u8> {
@@ -136,11 +101,11 @@ fn benches(c: &mut Criterion) {
     let _entered = runtime.enter();
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("cluster.json"), cluster(services())).expect("write cluster");
-    let (plain, chain) = listener(
+    let plain = listener(
         "cluster.local {\n kubernetes cluster.local {\n  manifests cluster.json\n }\n}\n",
         dir.path(),
     );
-    let (cached, _) = listener(
+    let cached = listener(
         "cluster.local {\n cache 30\n kubernetes cluster.local {\n  manifests cluster.json\n }\n}\n",
         dir.path(),
     );
@@ -176,7 +141,6 @@ fn benches(c: &mut Criterion) {
     while !kubernetes.ready() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    drop(chain);
 
     let mut group = c.benchmark_group("lookup");
     let index = kubernetes.index().clone();
@@ -228,12 +192,9 @@ fn benches(c: &mut Criterion) {
         ),
     ] {
         let query = packet(name, qtype);
-        assert!(
-            answer_inline(&plain, &query, src, &mut buf),
-            "{what} is answered"
-        );
+        assert!(plain.answer(&query, src, &mut buf), "{what} is answered");
         group.bench_function(what, |b| {
-            b.iter(|| answer_inline(&plain, black_box(&query), src, &mut buf))
+            b.iter(|| plain.answer(black_box(&query), src, &mut buf))
         });
     }
     group.finish();
@@ -272,9 +233,9 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("cache");
-    assert!(answer_inline(&cached, &a, src, &mut buf));
+    assert!(cached.answer(&a, src, &mut buf));
     group.bench_function("hit_a", |b| {
-        b.iter(|| answer_inline(&cached, black_box(&a), src, &mut buf))
+        b.iter(|| cached.answer(black_box(&a), src, &mut buf))
     });
     group.finish();
 }

@@ -9,7 +9,8 @@
 //! - [`server`]: UDP and TCP listeners and the request path;
 //! - `http`: `/health`, `/ready`, `/metrics`;
 //! - `reload`: re-reading the Corefile while serving;
-//! - `metrics`: CoreDNS's per-query metrics.
+//! - `metrics`: CoreDNS's per-query metrics;
+//! - [`inline`]: the request path without sockets, for benchmarks and fuzzing.
 //!
 //! [`Server`] is what `main` runs and what tests start on port 0.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -18,6 +19,7 @@ mod assemble;
 pub mod config;
 pub mod corefile;
 mod http;
+pub mod inline;
 mod metrics;
 pub mod registry;
 mod reload;

@@ -81,12 +81,24 @@ pub fn prepare(
     buf: &mut Vec<u8>,
 ) -> Prepared {
     let start = Instant::now();
-    let over_udp = protocol == Protocol::Udp;
-    if let Some(mut query) = WireQuery::parse(packet, over_udp)
+    if let Some(mut query) = WireQuery::parse(packet, protocol == Protocol::Udp)
         && serve_wire(state, &mut query, src, protocol, start, buf)
     {
         return Prepared::Reply;
     }
+    prepare_ordinary(state, packet, src, protocol, start, buf)
+}
+
+/// [`prepare`] without the wire path: decode, route, and the chain's `serve`.
+pub fn prepare_ordinary(
+    state: &ListenerState,
+    packet: &[u8],
+    src: SocketAddr,
+    protocol: Protocol,
+    start: Instant,
+    buf: &mut Vec<u8>,
+) -> Prepared {
+    let over_udp = protocol == Protocol::Udp;
     let query = match codec::decode(packet) {
         Decoded::Drop => return Prepared::Drop,
         Decoded::Error(reply) => return error_reply(&reply, over_udp, buf),

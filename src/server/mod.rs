@@ -38,8 +38,31 @@ pub fn answer_inline(
     src: SocketAddr,
     buf: &mut Vec<u8>,
 ) -> bool {
+    answer_inline_via(
+        handler::prepare(state, packet, src, clusterdns_api::Protocol::Udp, buf),
+        buf,
+    )
+}
+
+/// [`answer_inline`] on the ordinary path only (decode, chain, encode), as if no
+/// plugin took the wire path: the reference the wire path's answers are compared with.
+pub fn answer_inline_ordinary(
+    state: &ListenerState,
+    packet: &[u8],
+    src: SocketAddr,
+    buf: &mut Vec<u8>,
+) -> bool {
+    let start = std::time::Instant::now();
+    let protocol = clusterdns_api::Protocol::Udp;
+    answer_inline_via(
+        handler::prepare_ordinary(state, packet, src, protocol, start, buf),
+        buf,
+    )
+}
+
+fn answer_inline_via(prepared: handler::Prepared, buf: &mut Vec<u8>) -> bool {
     use std::task::{Context, Poll, Waker};
-    match handler::prepare(state, packet, src, clusterdns_api::Protocol::Udp, buf) {
+    match prepared {
         handler::Prepared::Reply => true,
         handler::Prepared::Drop => false,
         handler::Prepared::Run(mut chain) => {

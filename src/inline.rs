@@ -1,0 +1,99 @@
+//! The request path without sockets: a Corefile's first listener, its plugins built and
+//! started, asked packets directly.
+//!
+//! For what needs the server's answers without the network in between: the hot-path
+//! benchmarks (`benches/hot_path.rs`) and the fuzz targets (`fuzz/`, and their corpus
+//! replayed by `testkit/fuzzing`'s tests). The running server does not use it: it is
+//! [`crate::Server`] minus the sockets, the HTTP endpoints and reload.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use clusterdns_api::metrics::Label;
+use clusterdns_api::{ConfigError, Plugin, Readiness};
+
+use crate::server::{ListenerState, answer_inline, answer_inline_ordinary};
+use crate::{assemble, corefile, join_errors};
+
+/// Why an [`InlineServer`] could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum InlineError {
+    /// The Corefile is wrong; every error found.
+    #[error("{}", join_errors(.0))]
+    Config(Vec<ConfigError>),
+    /// The Corefile has no server block.
+    #[error("the Corefile has no server block")]
+    NoListener,
+    /// A plugin was not ready in time (the cluster did not load).
+    #[error("not ready within {0:?}")]
+    NotReady(Duration),
+}
+
+/// A Corefile's first listener, served in-process.
+pub struct InlineServer {
+    state: ListenerState,
+    /// Kept so that the plugins live as long as the server.
+    plugins: Vec<Arc<dyn Plugin>>,
+}
+
+impl InlineServer {
+    /// Builds every plugin of `corefile` (relative paths are read from `dir`), starts
+    /// them, and waits up to `ready_within` until all are ready. Plugins that run
+    /// tasks need a tokio runtime entered on this thread.
+    pub fn start(corefile: &str, dir: &Path, ready_within: Duration) -> Result<Self, InlineError> {
+        let blocks = corefile::parse_str(corefile, "Corefile", dir)
+            .map_err(|error| InlineError::Config(vec![error]))?;
+        let plan = assemble::plan(&blocks, &dir.join("Corefile"), 53, &Readiness::new())
+            .map_err(InlineError::Config)?;
+        let listener = plan
+            .listeners
+            .into_iter()
+            .next()
+            .ok_or(InlineError::NoListener)?;
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, listener.port));
+        for plugin in &plan.plugins {
+            plugin.started(&[local]);
+        }
+        let start = Instant::now();
+        while !plan.plugins.iter().all(|plugin| plugin.ready()) {
+            if start.elapsed() > ready_within {
+                return Err(InlineError::NotReady(ready_within));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Self {
+            state: ListenerState {
+                server: Label::from(listener.label.as_str()),
+                routes: ArcSwap::new(listener.routes),
+                local,
+            },
+            plugins: plan.plugins,
+        })
+    }
+
+    /// Answers `packet` from `src` as a UDP worker does (the wire path when it can)
+    /// into `buf`; `false` when there is nothing to send (dropped, or the chain would
+    /// have to wait for I/O).
+    pub fn answer(&self, packet: &[u8], src: SocketAddr, buf: &mut Vec<u8>) -> bool {
+        answer_inline(&self.state, packet, src, buf)
+    }
+
+    /// [`InlineServer::answer`] on the ordinary path only: what the wire path must
+    /// reproduce byte for byte.
+    pub fn answer_ordinary(&self, packet: &[u8], src: SocketAddr, buf: &mut Vec<u8>) -> bool {
+        answer_inline_ordinary(&self.state, packet, src, buf)
+    }
+
+    /// The listener's state, for benchmarks that call the server's functions directly.
+    pub fn state(&self) -> &ListenerState {
+        &self.state
+    }
+
+    /// The plugins of every block, in chain order.
+    pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
+        &self.plugins
+    }
+}
