@@ -1,0 +1,228 @@
+//! What every reply must be, whatever the query was (README.md, "Protocol behaviour").
+
+use hickory_proto::op::{Message, ResponseCode};
+
+/// The UDP answer size without EDNS.
+const PLAIN_UDP: usize = 512;
+/// The largest UDP answer the server sends, whatever the client offers.
+const MAX_UDP: usize = 1232;
+
+/// Checks `reply`, the server's UDP answer to the datagram `query`:
+///
+/// - queries that are responses (QR set) get no reply;
+/// - the header echoes the query's ID and opcode, with QR set;
+/// - the size is at most 512 bytes, or `min(client's EDNS size, 1232)` when the query
+///   has an OPT record (never less than 512);
+/// - the reply parses as a DNS message;
+/// - an answer (NOERROR or NXDOMAIN) repeats the question exactly, case included.
+pub fn check_reply(query: &[u8], reply: &[u8]) -> Result<(), String> {
+    if query.len() >= 3 && query[2] & 0x80 != 0 {
+        return Err("a response (QR set) was answered".into());
+    }
+    if reply.len() < 12 {
+        return Err(format!("a reply of {} bytes", reply.len()));
+    }
+    if reply[..2] != query[..2] {
+        return Err("the reply's ID is not the query's".into());
+    }
+    if reply[2] & 0x80 == 0 {
+        return Err("QR is not set".into());
+    }
+    if (reply[2] >> 3) & 0x0f != (query[2] >> 3) & 0x0f {
+        return Err("the reply's opcode is not the query's".into());
+    }
+    let parsed_query = Message::from_vec(query).ok();
+    let limit = parsed_query
+        .as_ref()
+        .and_then(|q| q.edns.as_ref())
+        .map_or(PLAIN_UDP, |edns| {
+            usize::from(edns.max_payload()).clamp(PLAIN_UDP, MAX_UDP)
+        });
+    if reply.len() > limit {
+        return Err(format!(
+            "a UDP reply of {} bytes where {limit} are allowed",
+            reply.len()
+        ));
+    }
+    let parsed = Message::from_vec(reply).map_err(|e| format!("the reply does not parse: {e}"))?;
+    let answered = matches!(
+        parsed.metadata.response_code,
+        ResponseCode::NoError | ResponseCode::NXDomain
+    );
+    if let Some(query) = parsed_query
+        && answered
+        && query.queries.len() == 1
+    {
+        let asked = &query.queries[0];
+        let echoed = parsed.queries.first();
+        let same = echoed.is_some_and(|echoed| {
+            echoed.name().to_ascii() == asked.name().to_ascii()
+                && echoed.query_type() == asked.query_type()
+                && echoed.query_class() == asked.query_class()
+        });
+        if !same {
+            return Err(format!(
+                "the question was {asked}, the reply repeats {echoed:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two replies say the same: the same header (ID, flags, section counts), and
+/// the same records in the same order, names compared with their case, OPT included.
+/// Name compression may differ (a name can point at any earlier copy of itself).
+pub fn same_reply(a: &[u8], b: &[u8]) -> Result<(), String> {
+    if a == b {
+        return Ok(());
+    }
+    if a.len() < 12 || b.len() < 12 || a[..12] != b[..12] {
+        return Err("the headers differ".into());
+    }
+    let describe = |bytes: &[u8]| -> Result<Vec<String>, String> {
+        let message =
+            Message::from_vec(bytes).map_err(|e| format!("a reply does not parse: {e}"))?;
+        let mut lines: Vec<String> = message
+            .queries
+            .iter()
+            .map(|q| {
+                format!(
+                    "question {} {} {}",
+                    q.name().to_ascii(),
+                    q.query_class(),
+                    q.query_type()
+                )
+            })
+            .collect();
+        for (section, records) in [
+            ("answer", &message.answers),
+            ("authority", &message.authorities),
+            ("additional", &message.additionals),
+        ] {
+            lines.extend(records.iter().map(|r| format!("{section} {r}")));
+        }
+        lines.push(format!("edns {:?}", message.edns));
+        Ok(lines)
+    };
+    let (a, b) = (describe(a)?, describe(b)?);
+    if a == b {
+        Ok(())
+    } else {
+        Err(format!(
+            "the records differ:\n  {}\nand\n  {}",
+            a.join("\n  "),
+            b.join("\n  ")
+        ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::seeds::query;
+    use hickory_proto::op::{MessageType, OpCode};
+    use hickory_proto::rr::{Name, RData, Record, RecordType, rdata};
+
+    fn reply_to(query_bytes: &[u8], owner: &str, address: [u8; 4]) -> Vec<u8> {
+        let query = Message::from_vec(query_bytes).unwrap();
+        let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+        reply.add_query(query.queries[0].clone());
+        reply.add_answer(Record::from_rdata(
+            Name::from_ascii(owner).unwrap(),
+            30,
+            RData::A(rdata::A::from(std::net::Ipv4Addr::from(address))),
+        ));
+        reply.to_vec().unwrap()
+    }
+
+    #[test]
+    fn a_proper_reply_passes() {
+        let query = query("web.shop.svc.cluster.local.", RecordType::A, None, 7);
+        let reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
+        assert_eq!(check_reply(&query, &reply), Ok(()));
+    }
+
+    #[test]
+    fn broken_replies_are_caught() {
+        let query = query("web.shop.svc.cluster.local.", RecordType::A, None, 7);
+        let reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
+        let mut other_id = reply.clone();
+        other_id[1] ^= 1;
+        assert!(check_reply(&query, &other_id).unwrap_err().contains("ID"));
+        let mut no_qr = reply.clone();
+        no_qr[2] &= 0x7f;
+        assert!(check_reply(&query, &no_qr).unwrap_err().contains("QR"));
+        let mut too_long = reply.clone();
+        too_long.resize(513, 0);
+        assert!(check_reply(&query, &too_long).unwrap_err().contains("513"));
+        let mut cut = reply.clone();
+        cut.truncate(reply.len() - 2);
+        assert!(check_reply(&query, &cut).unwrap_err().contains("parse"));
+        let mut response = query.clone();
+        response[2] |= 0x80;
+        assert!(check_reply(&response, &reply).is_err());
+        let other_case = self::query("WEB.shop.svc.cluster.local.", RecordType::A, None, 7);
+        assert!(
+            check_reply(&other_case, &reply)
+                .unwrap_err()
+                .contains("question")
+        );
+    }
+
+    #[test]
+    fn edns_allows_larger_udp_replies_up_to_1232() {
+        let mut edns = hickory_proto::op::Edns::new();
+        edns.set_max_payload(4096);
+        let query = query("web.shop.svc.cluster.local.", RecordType::A, Some(edns), 7);
+        let mut reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
+        reply.resize(1232, 0);
+        assert_eq!(check_reply(&query, &reply), Ok(()));
+        reply.resize(1233, 0);
+        assert!(check_reply(&query, &reply).unwrap_err().contains("1232"));
+    }
+
+    #[test]
+    fn replies_that_differ_only_in_compression_are_the_same() {
+        // A SRV answer whose glue record's owner points at the question (0x0c) in one
+        // and at the SRV target (0x48) in the other.
+        let head: &[u8] = &[
+            0x00, 0xfb, 0x85, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x0a, b'k',
+            b'u', b'b', b'e', b'r', b'n', b'e', b't', b'e', b's', 0x07, b'd', b'e', b'f', b'a',
+            b'u', b'l', b't', 0x03, b's', b'v', b'c', 0x07, b'c', b'l', b'u', b's', b't', b'e',
+            b'r', 0x05, b'l', b'o', b'c', b'a', b'l', 0x00, 0x00, 0x21, 0x00, 0x01, 0xc0, 0x0c,
+            0x00, 0x21, 0x00, 0x01, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x64,
+            0x01, 0xbb, 0x0a, b'k', b'u', b'b', b'e', b'r', b'n', b'e', b't', b'e', b's', 0x07,
+            b'd', b'e', b'f', b'a', b'u', b'l', b't', 0x03, b's', b'v', b'c', 0x07, b'c', b'l',
+            b'u', b's', b't', b'e', b'r', 0x05, b'l', b'o', b'c', b'a', b'l', 0x00,
+        ];
+        let glue = |pointer: u8| {
+            let mut packet = head.to_vec();
+            packet.extend_from_slice(&[
+                0xc0, pointer, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x04, 0x0a,
+                0x60, 0x00, 0x01,
+            ]);
+            packet
+        };
+        assert_eq!(same_reply(&glue(0x0c), &glue(0x48)), Ok(()));
+        let mut other_ttl = glue(0x48);
+        let at = other_ttl.len() - 7;
+        other_ttl[at] = 0x1f;
+        assert!(same_reply(&glue(0x0c), &other_ttl).is_err());
+    }
+
+    #[test]
+    fn replies_that_differ_in_case_or_header_are_not_the_same() {
+        let query = query("web.shop.svc.cluster.local.", RecordType::A, None, 7);
+        let lower = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
+        let upper = reply_to(&query, "WEB.shop.svc.cluster.local.", [10, 96, 12, 5]);
+        assert!(
+            same_reply(&lower, &upper)
+                .unwrap_err()
+                .contains("records differ")
+        );
+        let mut flags = lower.clone();
+        flags[3] |= 0x03;
+        assert!(same_reply(&lower, &flags).unwrap_err().contains("headers"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The servers the targets ask, built once per process over the demo cluster.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use clusterdns::inline::InlineServer;
+
+/// The demo cluster: dual-stack, headless with a not-ready endpoint, ExternalName.
+const CLUSTER: &str = include_str!("../../../deploy/demo/cluster.yaml");
+
+/// The query plugins of the kubeadm Corefile (no `forward`: nothing leaves the
+/// process), `hosts` before the cluster, and `whoami` for another zone.
+const FULL: &str = "\
+.:53 {
+    errors
+    cache 30
+    loadbalance
+    hosts {
+        10.0.0.1 node-1.example.test
+        fd00::1 node-1.example.test
+        fallthrough
+    }
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        manifests cluster.yaml
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+}
+whoami.test:53 {
+    whoami
+}
+";
+
+/// Only the cluster zone, with nothing that shuffles or remembers (no `loadbalance`,
+/// no `cache`): the same query gets the same answer on either path.
+const CLUSTER_ONLY: &str = "\
+cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        manifests cluster.yaml
+        ttl 30
+    }
+}
+";
+
+struct Fixture {
+    /// Kept for plugins that run tasks.
+    _runtime: tokio::runtime::Runtime,
+    /// Holds `cluster.yaml`, which the manifest source watches.
+    _dir: tempfile::TempDir,
+    full: InlineServer,
+    cluster: InlineServer,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).expect("cluster.yaml is written");
+        let start = |corefile: &str| {
+            let _entered = runtime.enter();
+            InlineServer::start(corefile, dir.path(), Duration::from_secs(30))
+                .unwrap_or_else(|error| panic!("{error}\n{corefile}"))
+        };
+        Fixture {
+            full: start(FULL),
+            cluster: start(CLUSTER_ONLY),
+            _dir: dir,
+            _runtime: runtime,
+        }
+    })
+}
+
+/// The full chain.
+pub(crate) fn full() -> &'static InlineServer {
+    &fixture().full
+}
+
+/// The cluster zone alone.
+pub(crate) fn cluster() -> &'static InlineServer {
+    &fixture().cluster
+}
+
+/// A directory with nothing in it, for Corefiles to import from.
+pub(crate) fn empty_dir() -> &'static Path {
+    static EMPTY: OnceLock<tempfile::TempDir> = OnceLock::new();
+    EMPTY
+        .get_or_init(|| tempfile::tempdir().expect("a temporary directory"))
+        .path()
+}
