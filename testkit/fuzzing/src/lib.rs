@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`packet`] | a UDP datagram | no panic; a reply has the query's ID and opcode, QR set, fits the UDP size the query allows, and parses |
 //! | [`differential`] | a UDP datagram | the wire path's reply says what the ordinary path's says, header and records, names' case included (or neither replies) |
-//! | [`corefile`] | Corefile text | parsing gives blocks or an error naming a position, never a panic |
+//! | [`corefile`] | Corefile text | `--check` (parse, build every plugin) gives `ok` or errors naming the file, never a panic |
 //!
 //! The servers are built once per process from Corefiles over the demo cluster
 //! (`deploy/demo/cluster.yaml`), in-process ([`clusterdns::inline`]).
@@ -63,18 +63,22 @@ pub fn differential(data: &[u8]) {
     }
 }
 
-/// Corefile text (lossily UTF-8) through the parser: blocks, or an error that names
-/// the file and what was wrong.
+/// Corefile text (lossily UTF-8) through `--check`: parsed, and every plugin built
+/// from its options, or errors that name the file and what was wrong.
 ///
 /// # Panics
 ///
 /// When the parser panics, or an error does not say where.
 pub fn corefile(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Err(error) = clusterdns::corefile::parse_str(&text, "Corefile", servers::empty_dir()) {
-        assert!(
-            !error.file.is_empty() && !error.message.is_empty(),
-            "an error that does not say where or what: {error:?}"
-        );
+    let conf = servers::empty_dir().join("Corefile");
+    if let Err(errors) = clusterdns::check_text(&text, &conf, 53) {
+        assert!(!errors.is_empty(), "an error without errors");
+        for error in errors {
+            assert!(
+                !error.file.is_empty() && !error.message.is_empty(),
+                "an error that does not say where or what: {error:?}"
+            );
+        }
     }
 }
