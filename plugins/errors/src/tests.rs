@@ -282,6 +282,25 @@ fn setup_errors() {
     assert!(consolidate(&["5m", "x", "show_first", "error"]).contains("must come before"));
     let long = "a".repeat(10_001);
     assert!(consolidate(&["5m", &long]).contains("too long"));
+    // Deep nesting is refused before compiling recurses that deep (found by fuzzing:
+    // `a+++…` overflowed a 2 MiB stack).
+    let stacked = format!("a{}", "+".repeat(300));
+    assert!(consolidate(&["5m", &stacked]).contains("nest"), "{stacked}");
+    let nested = format!("{}a{}", "(".repeat(100), ")".repeat(100));
+    assert!(consolidate(&["5m", &nested]).contains("nest"));
+    assert!(consolidate(&["5m", "x{1000}{1000}{1000}"]).contains("size limit"));
+}
+
+#[test]
+fn usual_consolidate_patterns_are_accepted() {
+    for pattern in [
+        r".* i/o timeout$",
+        r"^\[ERROR\] plugin/forward: .*(timeout|refused)",
+        r"((a|b)+c)*d{2,5}",
+    ] {
+        let d = directive(&[], &[line("consolidate", &["5m", pattern])]);
+        assert!(setup::parse(&d).is_ok(), "{pattern}");
+    }
 }
 
 #[test]
