@@ -35,8 +35,9 @@ pub enum InlineError {
 /// A Corefile's first listener, served in-process.
 pub struct InlineServer {
     state: ListenerState,
-    /// Kept so that the plugins live as long as the server.
-    plugins: Vec<Arc<dyn Plugin>>,
+    /// Every block's plugins, kept so that their sources and tasks live as long as
+    /// the server.
+    _plugins: Vec<Arc<dyn Plugin>>,
 }
 
 impl InlineServer {
@@ -70,7 +71,7 @@ impl InlineServer {
                 routes: ArcSwap::new(listener.routes),
                 local,
             },
-            plugins: plan.plugins,
+            _plugins: plan.plugins,
         })
     }
 
@@ -81,19 +82,9 @@ impl InlineServer {
         answer_inline(&self.state, packet, src, buf)
     }
 
-    /// [`InlineServer::answer`] on the ordinary path only: what the wire path must
-    /// reproduce byte for byte.
+    /// [`InlineServer::answer`] on the ordinary path only: the reference the wire
+    /// path's answers must agree with.
     pub fn answer_ordinary(&self, packet: &[u8], src: SocketAddr, buf: &mut Vec<u8>) -> bool {
         answer_inline_ordinary(&self.state, packet, src, buf)
-    }
-
-    /// The listener's state, for benchmarks that call the server's functions directly.
-    pub fn state(&self) -> &ListenerState {
-        &self.state
-    }
-
-    /// The plugins of every block, in chain order.
-    pub fn plugins(&self) -> &[Arc<dyn Plugin>] {
-        &self.plugins
     }
 }

@@ -83,8 +83,8 @@ fn join_errors(errors: &[ConfigError]) -> String {
 
 /// Parses the Corefile and builds every plugin, without opening any socket.
 pub fn check(conf: &Path, dns_port: u16) -> Result<(), Vec<ConfigError>> {
-    let blocks = corefile::parse_file(conf).map_err(|e| vec![e])?;
-    assemble::plan(&blocks, conf, dns_port, &Readiness::new()).map(|_| ())
+    let text = reload::read_corefile(conf).map_err(|e| vec![e])?;
+    check_text(&text, conf, dns_port)
 }
 
 /// [`check`] of Corefile text already in memory, named `conf` in errors, its relative
