@@ -192,9 +192,12 @@ fn benches(c: &mut Criterion) {
         ),
     ] {
         let query = packet(name, qtype);
-        assert!(plain.answer(&query, src, &mut buf), "{what} is answered");
+        assert!(
+            plain.answer(&query, src, Protocol::Udp, &mut buf),
+            "{what} is answered"
+        );
         group.bench_function(what, |b| {
-            b.iter(|| plain.answer(black_box(&query), src, &mut buf))
+            b.iter(|| plain.answer(black_box(&query), src, Protocol::Udp, &mut buf))
         });
     }
     group.finish();
@@ -233,9 +236,9 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("cache");
-    assert!(cached.answer(&a, src, &mut buf));
+    assert!(cached.answer(&a, src, Protocol::Udp, &mut buf));
     group.bench_function("hit_a", |b| {
-        b.iter(|| cached.answer(black_box(&a), src, &mut buf))
+        b.iter(|| cached.answer(black_box(&a), src, Protocol::Udp, &mut buf))
     });
     group.finish();
 }

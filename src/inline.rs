@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use clusterdns_api::metrics::Label;
-use clusterdns_api::{ConfigError, Plugin, Readiness};
+use clusterdns_api::{ConfigError, Plugin, Protocol, Readiness};
 
 use crate::server::{ListenerState, answer_inline, answer_inline_ordinary};
 use crate::{assemble, corefile, join_errors};
@@ -75,16 +75,28 @@ impl InlineServer {
         })
     }
 
-    /// Answers `packet` from `src` as a UDP worker does (the wire path when it can)
-    /// into `buf`; `false` when there is nothing to send (dropped, or the chain would
-    /// have to wait for I/O).
-    pub fn answer(&self, packet: &[u8], src: SocketAddr, buf: &mut Vec<u8>) -> bool {
-        answer_inline(&self.state, packet, src, buf)
+    /// Answers `packet` from `src` over `protocol` as the server does (the wire path
+    /// when it can) into `buf`; `false` when there is nothing to send (dropped, or the
+    /// chain would have to wait for I/O).
+    pub fn answer(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        protocol: Protocol,
+        buf: &mut Vec<u8>,
+    ) -> bool {
+        answer_inline(&self.state, packet, src, protocol, buf)
     }
 
     /// [`InlineServer::answer`] on the ordinary path only: the reference the wire
     /// path's answers must agree with.
-    pub fn answer_ordinary(&self, packet: &[u8], src: SocketAddr, buf: &mut Vec<u8>) -> bool {
-        answer_inline_ordinary(&self.state, packet, src, buf)
+    pub fn answer_ordinary(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        protocol: Protocol,
+        buf: &mut Vec<u8>,
+    ) -> bool {
+        answer_inline_ordinary(&self.state, packet, src, protocol, buf)
     }
 }

@@ -28,20 +28,19 @@ pub use tcp::TcpLimits;
 
 use udp::UdpWorkers;
 
-/// Answers `packet` from `src` the way a UDP worker does, without a socket: decode,
-/// route, run the chain (on the wire path when it can), encode into `buf`. Returns
-/// whether there is an answer to send; a chain that has to wait (forwarding) is not
-/// waited for, and gives `false`. For benchmarks and tests of the request path.
+/// Answers `packet` from `src` the way a UDP worker (or a TCP connection) does, without
+/// a socket: decode, route, run the chain (on the wire path when it can), encode into
+/// `buf`. Returns whether there is an answer to send; a chain that has to wait
+/// (forwarding) is not waited for, and gives `false`. For benchmarks and tests of the
+/// request path.
 pub fn answer_inline(
     state: &ListenerState,
     packet: &[u8],
     src: SocketAddr,
+    protocol: clusterdns_api::Protocol,
     buf: &mut Vec<u8>,
 ) -> bool {
-    answer_inline_via(
-        handler::prepare(state, packet, src, clusterdns_api::Protocol::Udp, buf),
-        buf,
-    )
+    answer_inline_via(handler::prepare(state, packet, src, protocol, buf), buf)
 }
 
 /// [`answer_inline`] on the ordinary path only (decode, chain, encode), as if no
@@ -50,10 +49,10 @@ pub fn answer_inline_ordinary(
     state: &ListenerState,
     packet: &[u8],
     src: SocketAddr,
+    protocol: clusterdns_api::Protocol,
     buf: &mut Vec<u8>,
 ) -> bool {
     let start = std::time::Instant::now();
-    let protocol = clusterdns_api::Protocol::Udp;
     answer_inline_via(
         handler::prepare_ordinary(state, packet, src, protocol, start, buf),
         buf,

@@ -1,21 +1,25 @@
 //! What every reply must be, whatever the query was (README.md, "Protocol behaviour").
 
+use clusterdns_api::Protocol;
 use hickory_proto::op::{Message, ResponseCode};
 
 /// The UDP answer size without EDNS.
 const PLAIN_UDP: usize = 512;
 /// The largest UDP answer the server sends, whatever the client offers.
 const MAX_UDP: usize = 1232;
+/// The largest DNS message a TCP frame carries.
+const MAX_TCP: usize = 65_535;
 
-/// Checks `reply`, the server's UDP answer to the datagram `query`:
+/// Checks `reply`, the server's answer over `protocol` to the message `query`:
 ///
 /// - queries that are responses (QR set) get no reply;
 /// - the header echoes the query's ID and opcode, with QR set;
-/// - the size is at most 512 bytes, or `min(client's EDNS size, 1232)` when the query
-///   has an OPT record (never less than 512);
+/// - over UDP the size is at most 512 bytes, or `min(client's EDNS size, 1232)` when
+///   the query has an OPT record (never less than 512); over TCP the answer is whole
+///   (TC clear) and fits a frame;
 /// - the reply parses as a DNS message;
 /// - an answer (NOERROR or NXDOMAIN) repeats the question exactly, case included.
-pub fn check_reply(query: &[u8], reply: &[u8]) -> Result<(), String> {
+pub fn check_reply(query: &[u8], reply: &[u8], protocol: Protocol) -> Result<(), String> {
     if query.len() >= 3 && query[2] & 0x80 != 0 {
         return Err("a response (QR set) was answered".into());
     }
@@ -32,17 +36,24 @@ pub fn check_reply(query: &[u8], reply: &[u8]) -> Result<(), String> {
         return Err("the reply's opcode is not the query's".into());
     }
     let parsed_query = Message::from_vec(query).ok();
-    let limit = parsed_query
-        .as_ref()
-        .and_then(|q| q.edns.as_ref())
-        .map_or(PLAIN_UDP, |edns| {
-            usize::from(edns.max_payload()).clamp(PLAIN_UDP, MAX_UDP)
-        });
+    let limit = match protocol {
+        Protocol::Udp => parsed_query
+            .as_ref()
+            .and_then(|q| q.edns.as_ref())
+            .map_or(PLAIN_UDP, |edns| {
+                usize::from(edns.max_payload()).clamp(PLAIN_UDP, MAX_UDP)
+            }),
+        Protocol::Tcp => MAX_TCP,
+    };
     if reply.len() > limit {
         return Err(format!(
-            "a UDP reply of {} bytes where {limit} are allowed",
+            "a {} reply of {} bytes where {limit} are allowed",
+            protocol.as_str(),
             reply.len()
         ));
+    }
+    if protocol == Protocol::Tcp && reply[2] & 0x02 != 0 {
+        return Err("a TCP reply with TC set".into());
     }
     let parsed = Message::from_vec(reply).map_err(|e| format!("the reply does not parse: {e}"))?;
     let answered = matches!(
@@ -140,7 +151,7 @@ mod tests {
     fn a_proper_reply_passes() {
         let query = query("web.shop.svc.cluster.local.", RecordType::A, None, 7);
         let reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
-        assert_eq!(check_reply(&query, &reply), Ok(()));
+        assert_eq!(check_reply(&query, &reply, Protocol::Udp), Ok(()));
     }
 
     #[test]
@@ -149,22 +160,38 @@ mod tests {
         let reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
         let mut other_id = reply.clone();
         other_id[1] ^= 1;
-        assert!(check_reply(&query, &other_id).unwrap_err().contains("ID"));
+        assert!(
+            check_reply(&query, &other_id, Protocol::Udp)
+                .unwrap_err()
+                .contains("ID")
+        );
         let mut no_qr = reply.clone();
         no_qr[2] &= 0x7f;
-        assert!(check_reply(&query, &no_qr).unwrap_err().contains("QR"));
+        assert!(
+            check_reply(&query, &no_qr, Protocol::Udp)
+                .unwrap_err()
+                .contains("QR")
+        );
         let mut too_long = reply.clone();
         too_long.resize(513, 0);
-        assert!(check_reply(&query, &too_long).unwrap_err().contains("513"));
+        assert!(
+            check_reply(&query, &too_long, Protocol::Udp)
+                .unwrap_err()
+                .contains("513")
+        );
         let mut cut = reply.clone();
         cut.truncate(reply.len() - 2);
-        assert!(check_reply(&query, &cut).unwrap_err().contains("parse"));
+        assert!(
+            check_reply(&query, &cut, Protocol::Udp)
+                .unwrap_err()
+                .contains("parse")
+        );
         let mut response = query.clone();
         response[2] |= 0x80;
-        assert!(check_reply(&response, &reply).is_err());
+        assert!(check_reply(&response, &reply, Protocol::Udp).is_err());
         let other_case = self::query("WEB.shop.svc.cluster.local.", RecordType::A, None, 7);
         assert!(
-            check_reply(&other_case, &reply)
+            check_reply(&other_case, &reply, Protocol::Udp)
                 .unwrap_err()
                 .contains("question")
         );
@@ -177,9 +204,28 @@ mod tests {
         let query = query("web.shop.svc.cluster.local.", RecordType::A, Some(edns), 7);
         let mut reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
         reply.resize(1232, 0);
-        assert_eq!(check_reply(&query, &reply), Ok(()));
+        assert_eq!(check_reply(&query, &reply, Protocol::Udp), Ok(()));
         reply.resize(1233, 0);
-        assert!(check_reply(&query, &reply).unwrap_err().contains("1232"));
+        assert!(
+            check_reply(&query, &reply, Protocol::Udp)
+                .unwrap_err()
+                .contains("1232")
+        );
+    }
+
+    #[test]
+    fn tcp_replies_are_whole_and_may_be_large() {
+        let query = query("web.shop.svc.cluster.local.", RecordType::A, None, 7);
+        let mut reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
+        reply.resize(5000, 0);
+        assert_eq!(check_reply(&query, &reply, Protocol::Tcp), Ok(()));
+        assert!(check_reply(&query, &reply, Protocol::Udp).is_err());
+        reply[2] |= 0x02;
+        assert!(
+            check_reply(&query, &reply, Protocol::Tcp)
+                .unwrap_err()
+                .contains("TC")
+        );
     }
 
     #[test]

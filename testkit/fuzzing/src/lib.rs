@@ -4,8 +4,8 @@
 //!
 //! | target | input | what must hold |
 //! |---|---|---|
-//! | [`packet`] | a UDP datagram | no panic; a reply has the query's ID and opcode, QR set, fits the UDP size the query allows, and parses |
-//! | [`differential`] | a UDP datagram | the wire path's reply says what the ordinary path's says, header and records, names' case included (or neither replies) |
+//! | [`packet`] | a message, asked over UDP and over TCP | no panic; a reply has the query's ID and opcode, QR set, fits the UDP size the query allows (over TCP: is whole), parses, and repeats the question |
+//! | [`differential`] | a message, asked over UDP and over TCP | the wire path's reply says what the ordinary path's says, header and records, names' case included (or neither replies) |
 //! | [`corefile`] | Corefile text | `--check` (parse, build every plugin) gives `ok` or errors naming the file, never a panic |
 //!
 //! The servers are built once per process from Corefiles over the demo cluster
@@ -17,28 +17,35 @@ mod servers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use clusterdns_api::Protocol;
+
 pub use check::{check_reply, same_reply};
 
 /// Where the fuzzed queries come from: a pod's address.
 pub const SOURCE: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(10, 244, 1, 7)), 40_000);
 
-/// A datagram sent to the full chain (the kubeadm Corefile's query plugins, `hosts` and
+/// A message sent over UDP and over TCP to the full chain (the kubeadm Corefile's query plugins, `hosts` and
 /// `whoami`): no panic, and any reply is well-formed.
 ///
 /// # Panics
 ///
 /// When the server panics or its reply breaks a rule of [`check_reply`].
 pub fn packet(data: &[u8]) {
-    let mut reply = Vec::with_capacity(1232);
-    if servers::full().answer(data, SOURCE, &mut reply)
-        && let Err(problem) = check_reply(data, &reply)
-    {
-        panic!("{problem}\nquery: {data:02x?}\nreply: {reply:02x?}");
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
+        let mut reply = Vec::with_capacity(1232);
+        if servers::full().answer(data, SOURCE, protocol, &mut reply)
+            && let Err(problem) = check_reply(data, &reply, protocol)
+        {
+            panic!(
+                "over {}: {problem}\nquery: {data:02x?}\nreply: {reply:02x?}",
+                protocol.as_str()
+            );
+        }
     }
 }
 
-/// A datagram answered twice by the cluster zone, on the wire path (as the server
+/// A message answered twice by the cluster zone, over UDP and over TCP, on the wire path (as the server
 /// does) and on the ordinary path only: the replies must say the same ([`same_reply`]:
 /// header and records alike; where names point to for compression may differ).
 ///
@@ -47,19 +54,22 @@ pub fn packet(data: &[u8]) {
 /// When they differ.
 pub fn differential(data: &[u8]) {
     let server = servers::cluster();
-    let (mut wire, mut ordinary) = (Vec::with_capacity(1232), Vec::with_capacity(1232));
-    let wire_replied = server.answer(data, SOURCE, &mut wire);
-    let ordinary_replied = server.answer_ordinary(data, SOURCE, &mut ordinary);
-    let verdict = match (wire_replied, ordinary_replied) {
-        (true, true) => same_reply(&wire, &ordinary),
-        (false, false) => Ok(()),
-        (true, false) => Err("only the wire path replies".into()),
-        (false, true) => Err("only the ordinary path replies".into()),
-    };
-    if let Err(problem) = verdict {
-        panic!(
-            "the wire path and the ordinary path disagree: {problem}\nquery:    {data:02x?}\nwire:     {wire:02x?}\nordinary: {ordinary:02x?}"
-        );
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
+        let (mut wire, mut ordinary) = (Vec::with_capacity(1232), Vec::with_capacity(1232));
+        let wire_replied = server.answer(data, SOURCE, protocol, &mut wire);
+        let ordinary_replied = server.answer_ordinary(data, SOURCE, protocol, &mut ordinary);
+        let verdict = match (wire_replied, ordinary_replied) {
+            (true, true) => same_reply(&wire, &ordinary),
+            (false, false) => Ok(()),
+            (true, false) => Err("only the wire path replies".into()),
+            (false, true) => Err("only the ordinary path replies".into()),
+        };
+        if let Err(problem) = verdict {
+            panic!(
+                "over {}, the wire path and the ordinary path disagree: {problem}\nquery:    {data:02x?}\nwire:     {wire:02x?}\nordinary: {ordinary:02x?}",
+                protocol.as_str()
+            );
+        }
     }
 }
 
