@@ -231,6 +231,11 @@ fn bind_once(
     workers: usize,
 ) -> Result<(Vec<socket2::Socket>, std::net::TcpListener), ListenError> {
     let fail = |addr, source| ListenError { addr, source };
+    let addr = if addr.port() == 0 {
+        free_port(addr).map_err(|e| fail(addr, e))?
+    } else {
+        addr
+    };
     let first = udp::bind_socket(addr).map_err(|e| fail(addr, e))?;
     let bound = first
         .local_addr()
@@ -243,4 +248,28 @@ fn bind_once(
     }
     let tcp = tcp::bind_listener(bound).map_err(|e| fail(bound, e))?;
     Ok((sockets, tcp))
+}
+
+/// `addr` with a port that no socket uses, for UDP or TCP. Asking the kernel for port 0
+/// with SO_REUSEPORT set may give a port that other SO_REUSEPORT sockets of the same
+/// user already hold, and the two servers would then share its queries. Sockets
+/// without the option get a port of their own; they are closed at once, and the
+/// listener binds that port (tests and tools ask for port 0, a deployment names its
+/// port).
+fn free_port(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    use socket2::{Domain, Socket, Type};
+    let probe = |kind: Type, addr: SocketAddr| -> std::io::Result<SocketAddr> {
+        let socket = Socket::new(Domain::for_address(addr), kind, None)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(false)?;
+        }
+        socket.bind(&addr.into())?;
+        socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("no socket address"))
+    };
+    let udp = probe(Type::DGRAM, addr)?;
+    probe(Type::STREAM, udp)?;
+    Ok(udp)
 }
