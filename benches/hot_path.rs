@@ -23,6 +23,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use clusterdns::inline::InlineServer;
+use clusterdns::server::RequestPath;
 use clusterdns::server::codec::{self, AnswerParts};
 use clusterdns_api::wire::WireQuery;
 use clusterdns_api::{Ctx, Next, Plugin, Protocol, Readiness, SetupCtx};
@@ -193,11 +194,19 @@ fn benches(c: &mut Criterion) {
     ] {
         let query = packet(name, qtype);
         assert!(
-            plain.answer(&query, src, Protocol::Udp, &mut buf),
+            plain.answer(&query, src, Protocol::Udp, RequestPath::Any, &mut buf),
             "{what} is answered"
         );
         group.bench_function(what, |b| {
-            b.iter(|| plain.answer(black_box(&query), src, Protocol::Udp, &mut buf))
+            b.iter(|| {
+                plain.answer(
+                    black_box(&query),
+                    src,
+                    Protocol::Udp,
+                    RequestPath::Any,
+                    &mut buf,
+                )
+            })
         });
     }
     group.finish();
@@ -236,9 +245,17 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("cache");
-    assert!(cached.answer(&a, src, Protocol::Udp, &mut buf));
+    assert!(cached.answer(&a, src, Protocol::Udp, RequestPath::Any, &mut buf));
     group.bench_function("hit_a", |b| {
-        b.iter(|| cached.answer(black_box(&a), src, Protocol::Udp, &mut buf))
+        b.iter(|| {
+            cached.answer(
+                black_box(&a),
+                src,
+                Protocol::Udp,
+                RequestPath::Any,
+                &mut buf,
+            )
+        })
     });
     group.finish();
 }

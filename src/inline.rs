@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use clusterdns_api::metrics::Label;
 use clusterdns_api::{ConfigError, Plugin, Protocol, Readiness};
 
-use crate::server::{ListenerState, answer_inline, answer_inline_ordinary};
+use crate::server::{ListenerState, RequestPath, answer_inline};
 use crate::{assemble, corefile, join_errors};
 
 /// Why an [`InlineServer`] could not be made.
@@ -75,28 +75,17 @@ impl InlineServer {
         })
     }
 
-    /// Answers `packet` from `src` over `protocol` as the server does (the wire path
-    /// when it can) into `buf`; `false` when there is nothing to send (dropped, or the
-    /// chain would have to wait for I/O).
+    /// Answers `packet` from `src` over `protocol` into `buf`, on the wire path when a
+    /// plugin takes it there or on the ordinary path only, as `path` says; `false` when
+    /// there is nothing to send (dropped, or the chain would have to wait for I/O).
     pub fn answer(
         &self,
         packet: &[u8],
         src: SocketAddr,
         protocol: Protocol,
+        path: RequestPath,
         buf: &mut Vec<u8>,
     ) -> bool {
-        answer_inline(&self.state, packet, src, protocol, buf)
-    }
-
-    /// [`InlineServer::answer`] on the ordinary path only: the reference the wire
-    /// path's answers must agree with.
-    pub fn answer_ordinary(
-        &self,
-        packet: &[u8],
-        src: SocketAddr,
-        protocol: Protocol,
-        buf: &mut Vec<u8>,
-    ) -> bool {
-        answer_inline_ordinary(&self.state, packet, src, protocol, buf)
+        answer_inline(&self.state, packet, src, protocol, path, buf)
     }
 }

@@ -28,39 +28,37 @@ pub use tcp::TcpLimits;
 
 use udp::UdpWorkers;
 
+/// Which way [`answer_inline`] sends a query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestPath {
+    /// As the server does: the wire path when a plugin takes the query there, else the
+    /// ordinary path.
+    Any,
+    /// The ordinary path only (decode, chain, encode), as if no plugin took the wire
+    /// path: the reference the wire path's answers are compared with.
+    Ordinary,
+}
+
 /// Answers `packet` from `src` the way a UDP worker (or a TCP connection) does, without
-/// a socket: decode, route, run the chain (on the wire path when it can), encode into
-/// `buf`. Returns whether there is an answer to send; a chain that has to wait
-/// (forwarding) is not waited for, and gives `false`. For benchmarks and tests of the
-/// request path.
+/// a socket: decode, route, run the chain, encode into `buf`. Returns whether there is
+/// an answer to send; a chain that has to wait (forwarding) is not waited for, and
+/// gives `false`. For benchmarks and tests of the request path.
 pub fn answer_inline(
     state: &ListenerState,
     packet: &[u8],
     src: SocketAddr,
     protocol: clusterdns_api::Protocol,
+    path: RequestPath,
     buf: &mut Vec<u8>,
 ) -> bool {
-    answer_inline_via(handler::prepare(state, packet, src, protocol, buf), buf)
-}
-
-/// [`answer_inline`] on the ordinary path only (decode, chain, encode), as if no
-/// plugin took the wire path: the reference the wire path's answers are compared with.
-pub fn answer_inline_ordinary(
-    state: &ListenerState,
-    packet: &[u8],
-    src: SocketAddr,
-    protocol: clusterdns_api::Protocol,
-    buf: &mut Vec<u8>,
-) -> bool {
-    let start = std::time::Instant::now();
-    answer_inline_via(
-        handler::prepare_ordinary(state, packet, src, protocol, start, buf),
-        buf,
-    )
-}
-
-fn answer_inline_via(prepared: handler::Prepared, buf: &mut Vec<u8>) -> bool {
     use std::task::{Context, Poll, Waker};
+    let prepared = match path {
+        RequestPath::Any => handler::prepare(state, packet, src, protocol, buf),
+        RequestPath::Ordinary => {
+            let start = std::time::Instant::now();
+            handler::prepare_ordinary(state, packet, src, protocol, start, buf)
+        }
+    };
     match prepared {
         handler::Prepared::Reply => true,
         handler::Prepared::Drop => false,

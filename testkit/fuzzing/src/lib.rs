@@ -17,6 +17,7 @@ mod servers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use clusterdns::server::RequestPath;
 use clusterdns_api::Protocol;
 
 pub use check::{check_reply, same_reply};
@@ -34,7 +35,7 @@ pub const SOURCE: SocketAddr =
 pub fn packet(data: &[u8]) {
     for protocol in [Protocol::Udp, Protocol::Tcp] {
         let mut reply = Vec::with_capacity(1232);
-        if servers::full().answer(data, SOURCE, protocol, &mut reply)
+        if servers::full().answer(data, SOURCE, protocol, RequestPath::Any, &mut reply)
             && let Err(problem) = check_reply(data, &reply, protocol)
         {
             panic!(
@@ -53,16 +54,13 @@ pub fn packet(data: &[u8]) {
 ///
 /// When they differ.
 pub fn differential(data: &[u8]) {
-    let server = servers::cluster();
     for protocol in [Protocol::Udp, Protocol::Tcp] {
-        let (mut wire, mut ordinary) = (Vec::with_capacity(1232), Vec::with_capacity(1232));
-        let wire_replied = server.answer(data, SOURCE, protocol, &mut wire);
-        let ordinary_replied = server.answer_ordinary(data, SOURCE, protocol, &mut ordinary);
-        let verdict = match (wire_replied, ordinary_replied) {
-            (true, true) => same_reply(&wire, &ordinary),
-            (false, false) => Ok(()),
-            (true, false) => Err("only the wire path replies".into()),
-            (false, true) => Err("only the ordinary path replies".into()),
+        let (wire, ordinary) = both_paths(data, protocol);
+        let verdict = match (&wire, &ordinary) {
+            (Some(wire), Some(ordinary)) => same_reply(wire, ordinary),
+            (None, None) => Ok(()),
+            (Some(_), None) => Err("only the wire path replies".into()),
+            (None, Some(_)) => Err("only the ordinary path replies".into()),
         };
         if let Err(problem) = verdict {
             panic!(
@@ -71,6 +69,19 @@ pub fn differential(data: &[u8]) {
             );
         }
     }
+}
+
+/// The cluster zone's replies to `data` over `protocol`: as the server answers it (the
+/// wire path when it can), and on the ordinary path only.
+pub fn both_paths(data: &[u8], protocol: Protocol) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let server = servers::cluster();
+    let ask = |path| {
+        let mut reply = Vec::with_capacity(1232);
+        server
+            .answer(data, SOURCE, protocol, path, &mut reply)
+            .then_some(reply)
+    };
+    (ask(RequestPath::Any), ask(RequestPath::Ordinary))
 }
 
 /// Corefile text (lossily UTF-8) through `--check`: parsed, and every plugin built

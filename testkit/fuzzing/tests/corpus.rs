@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use clusterdns_fuzzing::{corefile, differential, packet, seeds};
+use clusterdns_api::Protocol;
+use clusterdns_fuzzing::{both_paths, corefile, differential, packet, same_reply, seeds};
+use hickory_proto::rr::RecordType;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -83,4 +85,23 @@ fn corefile_seeds_and_corpus_parse_or_fail_cleanly() {
         .map(|(i, text)| (format!("Corefile seed {i}"), text.into_bytes()));
     assert!(replay(corefile, seeds) > 50);
     replay(corefile, named_corpus("corefile"));
+}
+
+/// The differential target compares two different pieces of code: a SRV answer's glue
+/// record points at the question's name on the ordinary path and at the SRV target on
+/// the wire path, so their bytes differ while they say the same.
+#[test]
+fn the_two_paths_are_different_code() {
+    let query = seeds::query(
+        "kubernetes.default.svc.cluster.local.",
+        RecordType::SRV,
+        None,
+        251,
+    );
+    for protocol in [Protocol::Udp, Protocol::Tcp] {
+        let (wire, ordinary) = both_paths(&query, protocol);
+        let (wire, ordinary) = (wire.expect("a wire reply"), ordinary.expect("a reply"));
+        assert_ne!(wire, ordinary, "the wire path was not taken");
+        assert_eq!(same_reply(&wire, &ordinary), Ok(()));
+    }
 }
