@@ -22,30 +22,18 @@ impl Base {
     /// The labels of `qname` left of its last `zone_labels` labels; `None` when there are
     /// more than any valid name has.
     pub fn new(qname: &Name, zone_labels: usize) -> Option<Self> {
-        let total = qname.iter().count();
-        let count = total.checked_sub(zone_labels)?;
-        if count > MAX_LABELS {
-            return None;
-        }
-        let mut base = Self {
-            labels: [[0; 63]; MAX_LABELS],
-            lens: [0; MAX_LABELS],
-            count,
-        };
-        for (i, label) in qname.iter().take(count).enumerate() {
-            let len = label.len().min(63);
-            for (dst, src) in base.labels[i][..len].iter_mut().zip(label) {
-                *dst = src.to_ascii_lowercase();
-            }
-            base.lens[i] = len as u8;
-        }
-        Some(base)
+        let count = qname.iter().count().checked_sub(zone_labels)?;
+        Self::copy(count, qname.iter().take(count), true)
     }
 
     /// The labels given, leftmost first, already in lower case (as the wire path reads
     /// them); `None` when there are more than any valid name has.
     pub fn from_lower<'l>(labels: impl ExactSizeIterator<Item = &'l [u8]>) -> Option<Self> {
-        let count = labels.len();
+        Self::copy(labels.len(), labels, false)
+    }
+
+    /// `count` labels into the buffer, lowered on the way when `lower` says so.
+    fn copy<'l>(count: usize, labels: impl Iterator<Item = &'l [u8]>, lower: bool) -> Option<Self> {
         if count > MAX_LABELS {
             return None;
         }
@@ -54,9 +42,13 @@ impl Base {
             lens: [0; MAX_LABELS],
             count,
         };
-        for (i, label) in labels.enumerate() {
+        for (i, label) in labels.take(count).enumerate() {
             let len = label.len().min(63);
-            base.labels[i][..len].copy_from_slice(&label[..len]);
+            let dst = &mut base.labels[i][..len];
+            dst.copy_from_slice(&label[..len]);
+            if lower {
+                dst.make_ascii_lowercase();
+            }
             base.lens[i] = len as u8;
         }
         Some(base)
