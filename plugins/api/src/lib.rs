@@ -25,7 +25,7 @@ pub mod testing;
 pub mod wire;
 pub mod zone;
 
-pub use addr::listen_addr;
+pub use addr::{http_endpoint, listen_addr};
 pub use ctx::{Ctx, Protocol};
 pub use directive::{ConfigError, Directive, Token, parse_duration};
 pub use fallthrough::Fallthrough;

@@ -73,7 +73,7 @@ fn wire(plugin: &Kubernetes, name: &str, qtype: RecordType) -> Option<Message> {
             assert_eq!(reply.metadata.response_code, rcode);
             Some(reply)
         }
-        Wire::Slow => None,
+        Wire::Ordinary => None,
         Wire::Pass => panic!("kubernetes never passes"),
     }
 }
@@ -205,7 +205,7 @@ fn shuffled_addresses_are_the_same_set() {
     let mut orders = std::collections::HashSet::new();
     for _ in 0..50 {
         let mut query = WireQuery::parse(&packet, true).unwrap();
-        query.shuffle = true;
+        query.set_order(clusterdns_api::wire::AnswerOrder::Shuffled);
         let mut buf = Vec::new();
         assert!(matches!(
             plugin.serve_wire(&mut query, &mut buf),

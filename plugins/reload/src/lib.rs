@@ -22,8 +22,7 @@ pub fn setup(
     directive: &Directive,
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
-    directive.arg_count(0, 2)?;
-    directive.no_block()?;
+    directive.check_args(0, 2)?;
     let interval = match directive.args.first() {
         Some(token) => {
             let interval = token.duration()?;
