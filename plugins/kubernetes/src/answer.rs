@@ -299,6 +299,10 @@ impl ZoneLookup<'_> {
         if base.is(&["ns", "dns"]) {
             return Ok(Hits::NsDns);
         }
+        if base.is(&["dns"]) {
+            // The parent of `ns.dns`: an empty non-terminal (RFC 8020), not NXDOMAIN.
+            return Ok(Hits::Empty);
+        }
         match parse(base) {
             NameRequest::Empty => Ok(Hits::Empty),
             NameRequest::Invalid => Err(NameError),
@@ -346,6 +350,27 @@ impl ZoneLookup<'_> {
         let Some(service_name) = request.service else {
             return Ok(Hits::Empty);
         };
+        if let Some(proto) = request.endpoint.and_then(|label| label.strip_prefix('_')) {
+            // `_<proto>.<svc>.<ns>.svc`: no endpoint label starts with `_`, so this is the
+            // parent of `_<port>._<proto>.<svc>...`. It exists, empty (RFC 8020: NODATA,
+            // not NXDOMAIN), when the service has a port of that protocol.
+            let below = ServiceRequest {
+                namespace: request.namespace,
+                service: request.service,
+                protocol: Some(proto),
+                ..ServiceRequest::default()
+            };
+            let has_port = matches!(
+                self.find_services(&below),
+                Ok(Hits::Entries(hits))
+                    if hits.iter().any(|hit| matches!(hit, Hit::Address { port: Some(_), .. }))
+            );
+            return if has_port {
+                Ok(Hits::Empty)
+            } else {
+                Err(NameError)
+            };
+        }
         let entry = self
             .view
             .service(request.namespace, service_name)
