@@ -57,6 +57,21 @@ struct BuiltBlock {
 
 /// Builds every plugin of every block and groups the blocks into listeners. All errors
 /// are returned, not only the first.
+/// Parses Corefile `text`, named `conf` in errors (its relative paths read from
+/// `conf`'s directory), and plans it: what `--check`, a start, a reload and the inline
+/// server all do first.
+pub fn plan_text(
+    text: &str,
+    conf: &Path,
+    default_port: u16,
+    readiness: &Arc<Readiness>,
+) -> Result<Plan, Vec<ConfigError>> {
+    let base_dir = conf.parent().unwrap_or(Path::new("."));
+    let blocks = crate::corefile::parse_str(text, &conf.to_string_lossy(), base_dir)
+        .map_err(|error| vec![error])?;
+    plan(&blocks, conf, default_port, readiness)
+}
+
 pub fn plan(
     blocks: &[ServerBlock],
     corefile: &Path,
@@ -90,9 +105,8 @@ pub fn plan(
         let mut ctx = SetupCtx::new(zones, port, base_dir.clone(), readiness.clone());
         match build_chain(&block.directives, &mut ctx) {
             Ok(chain) => {
-                let names = chain.iter().map(|(name, _)| *name).collect();
-                let block_chain: Vec<Arc<dyn Plugin>> =
-                    chain.into_iter().map(|(_, plugin)| plugin).collect();
+                let names = chain.iter().map(|plugin| plugin.name()).collect();
+                let block_chain: Vec<Arc<dyn Plugin>> = chain;
                 plugins.extend(block_chain.iter().cloned());
                 http_routes.append(&mut ctx.http_routes);
                 lameduck = lameduck.max(ctx.lameduck);

@@ -90,10 +90,7 @@ pub fn check(conf: &Path, dns_port: u16) -> Result<(), Vec<ConfigError>> {
 /// [`check`] of Corefile text already in memory, named `conf` in errors, its relative
 /// paths resolved from `conf`'s directory.
 pub fn check_text(text: &str, conf: &Path, dns_port: u16) -> Result<(), Vec<ConfigError>> {
-    let base_dir = conf.parent().unwrap_or(Path::new(""));
-    let blocks =
-        corefile::parse_str(text, &conf.display().to_string(), base_dir).map_err(|e| vec![e])?;
-    assemble::plan(&blocks, conf, dns_port, &Readiness::new()).map(|_| ())
+    assemble::plan_text(text, conf, dns_port, &Readiness::new()).map(|_| ())
 }
 
 /// A running server.

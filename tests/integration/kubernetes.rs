@@ -86,23 +86,7 @@ impl Case {
     }
 }
 
-/// A record as `owner ttl TYPE rdata`, SOA serials as `*`.
-fn line(record: &Record) -> String {
-    let data = match &record.data {
-        RData::SOA(soa) => format!(
-            "{} {} * {} {} {} {}",
-            soa.mname, soa.rname, soa.refresh, soa.retry, soa.expire, soa.minimum
-        ),
-        other => other.to_string(),
-    };
-    format!(
-        "{} {} {} {}",
-        record.name,
-        record.ttl,
-        record.record_type(),
-        data
-    )
-}
+use clusterdns_api::testing::record_line as line;
 
 fn sorted(records: &[Record]) -> Vec<String> {
     let mut lines: Vec<String> = records.iter().map(line).collect();

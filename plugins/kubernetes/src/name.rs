@@ -59,10 +59,18 @@ impl RelativeName {
         self.count
     }
 
-    /// Label `i` (0 is the leftmost), lower case. A label that is not UTF-8 reads as
-    /// `"\0"`, which no Kubernetes name equals.
+    /// Label `i` (0 is the leftmost), lower case, for `i < label_count()`. A label that
+    /// is not UTF-8, and any `i` out of that range, reads as `"\0"`, which no
+    /// Kubernetes name equals: the grammar never asks for one, and a mistake there
+    /// finds nothing instead of panicking.
     pub fn get(&self, i: usize) -> &str {
-        std::str::from_utf8(&self.labels[i][..usize::from(self.lens[i])]).unwrap_or("\0")
+        debug_assert!(i < self.count, "label {i} of {}", self.count);
+        match (self.labels.get(i), self.lens.get(i)) {
+            (Some(label), Some(len)) if i < self.count => {
+                std::str::from_utf8(&label[..usize::from(*len)]).unwrap_or("\0")
+            }
+            _ => "\0",
+        }
     }
 
     /// Whether the labels are exactly `words`.

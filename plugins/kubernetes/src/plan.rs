@@ -51,6 +51,8 @@ pub(crate) fn soa(serial: u32, zone_ttl: u32) -> SoaPlan {
 }
 
 /// The answer to A or AAAA from a name's hits.
+// The addresses stay inline on purpose: boxing them would bring back the allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum AddressPlan<'v> {
     /// The distinct addresses of the family asked for, in the order found (the caller
     /// shuffles them when `loadbalance` asks for it); empty is NODATA.
