@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clusterdns_api::metrics::Label;
-use clusterdns_api::{ConfigError, HttpRoute, Plugin, Readiness, SetupCtx, Token};
+use clusterdns_api::{ConfigError, HttpRoute, Plugin, Readiness, ReloadSchedule, SetupCtx, Token};
 use hickory_proto::rr::Name;
 
 use crate::config::parse_key;
@@ -43,7 +43,7 @@ pub struct Plan {
     /// Every chain plugin, for readiness.
     pub plugins: Vec<Arc<dyn Plugin>>,
     /// Corefile check interval and jitter (`reload`).
-    pub reload: Option<(Duration, Duration)>,
+    pub reload: Option<ReloadSchedule>,
 }
 
 /// A block after its plugins were built, before grouping into listeners.

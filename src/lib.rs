@@ -12,7 +12,8 @@
 //! - `metrics`: CoreDNS's per-query metrics;
 //! - [`inline`]: the request path without sockets, for benchmarks and fuzzing.
 //!
-//! [`Server`] is what `main` runs and what tests start on port 0.
+//! [`Server`] is what `main` runs and what tests start on port 0. `ARCHITECTURE.md`
+//! follows a query through both request paths and says where each decision lives.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod assemble;
@@ -104,7 +105,7 @@ pub(crate) struct Shared {
     options: Options,
     readiness: Arc<Readiness>,
     running: tokio::sync::Mutex<Running>,
-    view: parking_lot::RwLock<View>,
+    bound: parking_lot::RwLock<BoundAddrs>,
 }
 
 /// The listeners and HTTP servers in service, and the configuration they came from.
@@ -113,7 +114,7 @@ struct Running {
     http: Option<HttpServers>,
     http_routes: Vec<(String, &'static str)>,
     lameduck: Option<Duration>,
-    reload: Option<(Duration, Duration)>,
+    reload: Option<clusterdns_api::ReloadSchedule>,
     digest: String,
 }
 
@@ -122,7 +123,7 @@ type ListenerKey = (Option<std::net::IpAddr>, u16);
 
 /// Bound addresses, readable without waiting for a reload to finish.
 #[derive(Default)]
-struct View {
+struct BoundAddrs {
     udp: Vec<SocketAddr>,
     tcp: Vec<SocketAddr>,
     http: Vec<(&'static str, SocketAddr)>,
@@ -144,7 +145,7 @@ impl Server {
                 reload: None,
                 digest: String::new(),
             }),
-            view: parking_lot::RwLock::new(View::default()),
+            bound: parking_lot::RwLock::new(BoundAddrs::default()),
         });
         let text = reload::read_corefile(&options.conf).map_err(|e| StartError::Config(vec![e]))?;
         shared.load(&text).await?;
@@ -160,18 +161,18 @@ impl Server {
 
     /// The UDP addresses the server answers on.
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.view.read().udp.clone()
+        self.shared.bound.read().udp.clone()
     }
 
     /// The TCP addresses the server answers on.
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.view.read().tcp.clone()
+        self.shared.bound.read().tcp.clone()
     }
 
     /// Where `path` (`/health`, `/ready`, `/metrics`) is served, if it is.
     pub fn http_addr(&self, path: &str) -> Option<SocketAddr> {
         self.shared
-            .view
+            .bound
             .read()
             .http
             .iter()
@@ -305,7 +306,7 @@ impl Shared {
                 }
             }
         }
-        *self.view.write() = View {
+        *self.bound.write() = BoundAddrs {
             udp: running
                 .listeners
                 .iter()

@@ -32,7 +32,7 @@ pub use fallthrough::Fallthrough;
 pub use plugin::{BoxFuture, Next, Plugin, PluginError};
 pub use readiness::Readiness;
 pub use response::Response;
-pub use setup::{HttpHandler, HttpReply, HttpRoute, SetupCtx};
+pub use setup::{HttpHandler, HttpReply, HttpRoute, ReloadSchedule, SetupCtx};
 
 /// Re-exported so plugins build records with the same hickory-proto version as the server.
 pub use hickory_proto as proto;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
+use clusterdns_api::{ConfigError, Directive, Plugin, ReloadSchedule, SetupCtx};
 
 /// CoreDNS's default check interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -49,7 +49,10 @@ pub fn setup(
         }
         None => DEFAULT_JITTER.min(interval / 2),
     };
-    ctx.reload = Some((interval, jitter));
+    ctx.reload = Some(ReloadSchedule {
+        every: interval,
+        jitter,
+    });
     Ok(None)
 }
 
@@ -61,7 +64,7 @@ mod tests {
     fn reload(text: &str) -> Result<Option<(Duration, Duration)>, ConfigError> {
         let mut ctx = setup_ctx();
         setup(&directive(text), &mut ctx)?;
-        Ok(ctx.reload)
+        Ok(ctx.reload.map(|schedule| (schedule.every, schedule.jitter)))
     }
 
     #[test]
