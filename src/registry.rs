@@ -81,7 +81,7 @@ pub static PLUGINS: &[Entry] = &[
     missing("local"),
     missing("dns64"),
     missing("any"),
-    missing("chaos"),
+    once("chaos", clusterdns_chaos::setup),
     once("loadbalance", clusterdns_loadbalance::setup),
     missing("tsig"),
     missing("rewrite"),

@@ -166,19 +166,22 @@ pub fn prepare_ordinary(
         };
         error_reply(&reply, over_udp, buf)
     };
-    // Only class IN is served, and zone transfers are not offered.
-    if query.query.query_class() != DNSClass::IN
-        || matches!(
-            query.query.query_type(),
-            RecordType::AXFR | RecordType::IXFR
-        )
-    {
+    // Zone transfers are not offered.
+    if matches!(
+        query.query.query_type(),
+        RecordType::AXFR | RecordType::IXFR
+    ) {
         return refuse(query, buf);
     }
     let routes = state.routes.load();
     let Some(matched) = routes.find(query.query.name()) else {
         return refuse(query, buf);
     };
+    // Class IN is served; another class only by a block with a plugin for it (`chaos`).
+    let class = query.query.query_class();
+    if class != DNSClass::IN && !matched.block.chain.iter().any(|p| p.answers_class(class)) {
+        return refuse(query, buf);
+    }
     let block = matched.block.clone();
     let zone = matched.zone.clone();
     drop(routes);

@@ -33,6 +33,13 @@ pub trait Plugin: Send + Sync + 'static {
         true
     }
 
+    /// Whether this plugin answers queries of `class` (other than IN). The server
+    /// answers REFUSED to a query of any other class unless a plugin of its block says
+    /// so here (`chaos` for CH), so that no plugin meets a class it was not written for.
+    fn answers_class(&self, _class: hickory_proto::rr::DNSClass) -> bool {
+        false
+    }
+
     /// Called once the listeners of the plugin's server block are bound (at start and
     /// after a reload that built this plugin), with their UDP addresses. `loop` sends
     /// its probe to them; most plugins need nothing here.
