@@ -53,6 +53,7 @@ struct BuiltBlock {
     names: Vec<&'static str>,
     bind: Vec<IpAddr>,
     metrics: bool,
+    udp_payload: u16,
 }
 
 /// Builds every plugin of every block and groups the blocks into listeners. All errors
@@ -117,6 +118,7 @@ pub fn plan(
                     names,
                     bind: ctx.bind.clone(),
                     metrics: ctx.metrics,
+                    udp_payload: ctx.bufsize.unwrap_or(clusterdns_api::wire::MAX_UDP_PAYLOAD),
                 });
             }
             Err(mut block_errors) => errors.append(&mut block_errors),
@@ -169,6 +171,7 @@ fn group_listeners(built: Vec<BuiltBlock>, errors: &mut Vec<ConfigError>) -> Vec
                 zones: zones.iter().map(|(z, _)| z.clone()).collect(),
                 chain: block.block_chain.clone(),
                 metrics: block.metrics,
+                udp_payload: block.udp_payload,
             }));
         }
     }

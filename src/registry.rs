@@ -66,7 +66,7 @@ pub static PLUGINS: &[Entry] = &[
     missing("multisocket"),
     once("reload", clusterdns_reload::setup),
     missing("nsid"),
-    missing("bufsize"),
+    once("bufsize", clusterdns_bufsize::setup),
     many("bind", clusterdns_bind::setup),
     missing("debug"),
     missing("trace"),

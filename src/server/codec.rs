@@ -126,14 +126,17 @@ fn read_edns(
     Ok(edns)
 }
 
-/// The most bytes an answer to this request may take ([`policy::max_answer_size`]).
-pub fn max_answer_size(edns: Option<&Edns>, over_udp: bool) -> u16 {
-    policy::max_answer_size(edns.map(Edns::max_payload), over_udp)
+/// The most bytes an answer to this request may take ([`policy::max_answer_size`]),
+/// `server_payload` being the block's UDP payload size.
+pub fn max_answer_size(edns: Option<&Edns>, over_udp: bool, server_payload: u16) -> u16 {
+    policy::max_answer_size(edns.map(Edns::max_payload), over_udp, server_payload)
 }
 
-/// The OPT record we answer a request's OPT record with ([`AnswerOpt`]).
-pub fn answer_edns(request: &Edns) -> Edns {
+/// The OPT record we answer a request's OPT record with ([`AnswerOpt`]), advertising
+/// `payload`.
+pub fn answer_edns(request: &Edns, payload: u16) -> Edns {
     AnswerOpt {
+        payload,
         dnssec_ok: request.flags().dnssec_ok,
     }
     .to_edns()
@@ -241,13 +244,14 @@ pub fn encode_error(
     over_udp: bool,
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let edns = reply.edns.as_ref().map(answer_edns);
+    let payload = policy::MAX_UDP_PAYLOAD;
+    let edns = reply.edns.as_ref().map(|edns| answer_edns(edns, payload));
     encode_rcode(
         &reply.metadata,
         reply.query.as_ref(),
         edns.as_ref(),
         reply.rcode,
-        max_answer_size(reply.edns.as_ref(), over_udp),
+        max_answer_size(reply.edns.as_ref(), over_udp, payload),
         buf,
     )
 }

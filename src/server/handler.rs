@@ -186,8 +186,12 @@ pub fn prepare_ordinary(
     let zone = matched.zone.clone();
     drop(routes);
     let client = canonical(client);
-    let answer_edns = query.edns.as_ref().map(codec::answer_edns);
-    let max_size = codec::max_answer_size(query.edns.as_ref(), over_udp);
+    let payload = block.udp_payload;
+    let answer_edns = query
+        .edns
+        .as_ref()
+        .map(|edns| codec::answer_edns(edns, payload));
+    let max_size = codec::max_answer_size(query.edns.as_ref(), over_udp, payload);
     let dnssec_ok = query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
     let ctx = Ctx {
         metadata: query.metadata,
@@ -242,6 +246,9 @@ fn serve_wire<'a>(
         return false;
     };
     query.set_server(&state.server.0);
+    if matched.block.udp_payload != clusterdns_api::wire::MAX_UDP_PAYLOAD {
+        query.set_server_payload(matched.block.udp_payload);
+    }
     let chain = &matched.block.chain;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         for plugin in chain {
@@ -416,6 +423,7 @@ mod tests {
         metadata.recursion_desired = true;
         let request = Request {
             block: Arc::new(Block {
+                udp_payload: clusterdns_api::wire::MAX_UDP_PAYLOAD,
                 zones: Vec::new(),
                 chain: Vec::new(),
                 metrics: false,

@@ -226,3 +226,58 @@ async fn a_truncated_upstream_answer_keeps_its_tc_bit() {
     );
     assert_eq!(reply.answers.len(), 4);
 }
+
+/// `bufsize` sets the block's payload size on both paths: answers to EDNS clients are
+/// at most that large (or the client's size), and the OPT record advertises it.
+#[tokio::test]
+async fn bufsize_caps_and_advertises_the_payload_size() {
+    let cluster = cluster();
+    let files = [("cluster.yaml", cluster.as_str())];
+    for (bufsize, chain) in [
+        (600u16, ""),
+        (600, "log . { class denial }"),
+        (4096, ""),
+        (4096, "log . { class denial }"),
+    ] {
+        let corefile = format!(
+            "cluster.local {{\n  bind 127.0.0.1\n  bufsize {bufsize}\n  {chain}\n  kubernetes {{ manifests cluster.yaml }}\n}}\n"
+        );
+        let server = TestServer::start(&corefile, &files).await;
+        for (name, qtype) in [
+            ("big-1.t.svc.cluster.local.", RecordType::A),
+            ("big-60.t.svc.cluster.local.", RecordType::A),
+            ("big-120.t.svc.cluster.local.", RecordType::AAAA),
+        ] {
+            let full = tcp(server.tcp(), &query(name, qtype, None)).await;
+            for client in [512u16, 1000, 4096] {
+                let request = query(name, qtype, Some(client));
+                let bytes = udp_raw(
+                    server.udp(),
+                    &request.to_vec().unwrap(),
+                    Duration::from_secs(5),
+                )
+                .await
+                .expect("an answer");
+                let case = format!("bufsize {bufsize} {chain:?} {name} {qtype} client {client}");
+                let reply = strict_decode(&bytes);
+                assert!(
+                    bytes.len() <= usize::from(client.min(bufsize)),
+                    "{case}: {} bytes",
+                    bytes.len()
+                );
+                assert_eq!(
+                    reply.edns.as_ref().map(Edns::max_payload),
+                    Some(bufsize),
+                    "{case}"
+                );
+                let complete = reply.answers.len() == full.answers.len();
+                assert_eq!(reply.metadata.truncation, !complete, "{case}");
+                // What would fit does fit: the whole answer when it is small enough.
+                let whole = full.to_vec().unwrap().len() + 11;
+                if whole <= usize::from(client.min(bufsize)) {
+                    assert!(complete, "{case}: {whole} bytes would fit");
+                }
+            }
+        }
+    }
+}

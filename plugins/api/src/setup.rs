@@ -85,6 +85,9 @@ pub struct SetupCtx {
     pub lameduck: Option<Duration>,
     /// Whether the block records CoreDNS's per-query metrics (from `prometheus`).
     pub metrics: bool,
+    /// The block's UDP payload size (`bufsize`): answers to EDNS clients are at most
+    /// this large, and advertise it; `None` keeps the server's 1232.
+    pub bufsize: Option<u16>,
     /// How often to check the Corefile for changes, and the random spread added to
     /// each wait (from `reload`).
     pub reload: Option<ReloadSchedule>,
@@ -100,6 +103,7 @@ impl SetupCtx {
             readiness,
             http_routes: Vec::new(),
             bind: Vec::new(),
+            bufsize: None,
             lameduck: None,
             metrics: false,
             reload: None,

@@ -23,12 +23,14 @@ pub(crate) const TYPE_OPT: u16 = 41;
 
 /// The most bytes an answer may take: whole over TCP; over UDP the client's EDNS
 /// payload size (`client_payload`, `None` without EDNS), at least 512 and at most
-/// [`MAX_UDP_PAYLOAD`].
-pub fn max_answer_size(client_payload: Option<u16>, over_udp: bool) -> u16 {
+/// `server_payload`: [`MAX_UDP_PAYLOAD`], or what `bufsize` sets for the block.
+pub fn max_answer_size(client_payload: Option<u16>, over_udp: bool, server_payload: u16) -> u16 {
     match (over_udp, client_payload) {
         (false, _) => u16::MAX,
         (true, None) => LEGACY_UDP_PAYLOAD,
-        (true, Some(payload)) => payload.clamp(LEGACY_UDP_PAYLOAD, MAX_UDP_PAYLOAD),
+        (true, Some(payload)) => {
+            payload.clamp(LEGACY_UDP_PAYLOAD, server_payload.max(LEGACY_UDP_PAYLOAD))
+        }
     }
 }
 
@@ -37,6 +39,8 @@ pub fn max_answer_size(client_payload: Option<u16>, over_udp: bool) -> u16 {
 /// RFC 6891 §6.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnswerOpt {
+    /// The UDP payload size we accept: [`MAX_UDP_PAYLOAD`], or the block's `bufsize`.
+    pub payload: u16,
     /// The request's DO bit.
     pub dnssec_ok: bool,
 }
@@ -45,7 +49,7 @@ impl AnswerOpt {
     /// The record in wire format; `rcode_high` is the upper 8 bits of the answer's
     /// extended rcode (0 but for BADVERS and the like).
     pub fn to_wire(self, rcode_high: u8) -> [u8; ANSWER_OPT_LEN as usize] {
-        let [payload_hi, payload_lo] = MAX_UDP_PAYLOAD.to_be_bytes();
+        let [payload_hi, payload_lo] = self.payload.to_be_bytes();
         let [type_hi, type_lo] = TYPE_OPT.to_be_bytes();
         let flags = if self.dnssec_ok { 0x80 } else { 0 };
         [
@@ -56,7 +60,7 @@ impl AnswerOpt {
     /// The record as hickory's `Edns`, for the ordinary path's encoder.
     pub fn to_edns(self) -> Edns {
         let mut edns = Edns::new();
-        edns.set_max_payload(MAX_UDP_PAYLOAD);
+        edns.set_max_payload(self.payload);
         edns.set_version(0);
         edns.set_dnssec_ok(self.dnssec_ok);
         edns
@@ -83,18 +87,24 @@ mod tests {
 
     #[test]
     fn answer_sizes_follow_the_transport_and_the_client() {
-        assert_eq!(max_answer_size(None, false), u16::MAX);
-        assert_eq!(max_answer_size(Some(4096), false), u16::MAX);
-        assert_eq!(max_answer_size(None, true), 512);
-        assert_eq!(max_answer_size(Some(100), true), 512);
-        assert_eq!(max_answer_size(Some(1000), true), 1000);
-        assert_eq!(max_answer_size(Some(4096), true), 1232);
+        let max = MAX_UDP_PAYLOAD;
+        assert_eq!(max_answer_size(None, false, max), u16::MAX);
+        assert_eq!(max_answer_size(Some(4096), false, max), u16::MAX);
+        assert_eq!(max_answer_size(None, true, max), 512);
+        assert_eq!(max_answer_size(Some(100), true, max), 512);
+        assert_eq!(max_answer_size(Some(1000), true, max), 1000);
+        assert_eq!(max_answer_size(Some(4096), true, max), 1232);
+        // A block's bufsize lowers or raises the cap, never below 512.
+        assert_eq!(max_answer_size(Some(4096), true, 600), 600);
+        assert_eq!(max_answer_size(Some(4096), true, 4096), 4096);
+        assert_eq!(max_answer_size(Some(1000), true, 100), 512);
+        assert_eq!(max_answer_size(None, true, 4096), 512);
     }
 
     #[test]
     fn the_two_forms_of_the_answer_opt_are_the_same_bytes() {
-        for dnssec_ok in [false, true] {
-            let opt = AnswerOpt { dnssec_ok };
+        for (payload, dnssec_ok) in [(MAX_UDP_PAYLOAD, false), (512, true), (4096, false)] {
+            let opt = AnswerOpt { payload, dnssec_ok };
             let mut bytes = Vec::new();
             let mut encoder = BinEncoder::new(&mut bytes);
             opt.to_edns().emit(&mut encoder).unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Record, RecordType};
 
-use super::policy::{CLASS_IN, HEADER_LEN, TYPE_OPT, max_answer_size};
+use super::policy::{CLASS_IN, HEADER_LEN, MAX_UDP_PAYLOAD, TYPE_OPT, max_answer_size};
 
 /// The most labels a name of 255 bytes can have.
 const MAX_LABELS: usize = 128;
@@ -76,6 +76,9 @@ pub struct WireQuery<'a> {
     question_end: usize,
     edns: Option<WireEdns>,
     max_size: u16,
+    over_udp: bool,
+    /// The payload size our answer's OPT record advertises.
+    answer_payload: u16,
     /// How address records are to be ordered (set by `loadbalance`).
     order: AnswerOrder,
     /// The listener's metrics label (`dns://:53`), once the server has set it.
@@ -107,6 +110,8 @@ impl<'a> WireQuery<'a> {
             question_end: 0,
             edns: None,
             max_size: 0,
+            over_udp,
+            answer_payload: MAX_UDP_PAYLOAD,
             order: AnswerOrder::AsFound,
             server: None,
         };
@@ -166,7 +171,11 @@ impl<'a> WireQuery<'a> {
         if at != packet.len() {
             return None;
         }
-        query.max_size = max_answer_size(query.edns.map(|edns| edns.payload), over_udp);
+        query.max_size = max_answer_size(
+            query.edns.map(|edns| edns.payload),
+            over_udp,
+            MAX_UDP_PAYLOAD,
+        );
         Some(query)
     }
 
@@ -218,6 +227,18 @@ impl<'a> WireQuery<'a> {
     /// The client's OPT record, if it sent one.
     pub fn edns(&self) -> Option<WireEdns> {
         self.edns
+    }
+
+    /// Sets the server's UDP payload size for this query (a block's `bufsize`): the
+    /// answer is limited by it and its OPT record advertises it.
+    pub fn set_server_payload(&mut self, payload: u16) {
+        self.answer_payload = payload;
+        self.max_size = max_answer_size(self.edns.map(|edns| edns.payload), self.over_udp, payload);
+    }
+
+    /// The payload size the answer's OPT record advertises.
+    pub fn answer_payload(&self) -> u16 {
+        self.answer_payload
     }
 
     /// The largest answer this client accepts.

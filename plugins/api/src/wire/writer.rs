@@ -160,6 +160,7 @@ impl<'b> AnswerWriter<'b> {
         if let Some(edns) = query.edns() {
             additionals += 1;
             let opt = AnswerOpt {
+                payload: query.answer_payload(),
                 dnssec_ok: edns.dnssec_ok,
             };
             self.buf.extend_from_slice(&opt.to_wire(rcode_high));
