@@ -79,3 +79,47 @@ fn plugins_and_version() {
     let output = Command::new(binary()).arg("-version").output().unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("clusterdns-"));
 }
+
+/// Every distribution's Corefile in `deploy/examples/` passes `--check` unchanged.
+#[test]
+fn the_distributions_corefiles_pass_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("Corefile") {
+            continue;
+        }
+        let output = Command::new(binary())
+            .arg("--check")
+            .arg("-conf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "ok",
+            "{}",
+            path.display()
+        );
+        checked.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    checked.sort();
+    assert_eq!(
+        checked,
+        [
+            "aks.Corefile",
+            "eks.Corefile",
+            "helm.Corefile",
+            "k3s.Corefile",
+            "kubeadm.Corefile",
+            "nodelocaldns.Corefile"
+        ]
+    );
+}
