@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
+use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx, Token};
 
 /// Builds a plugin from its directive. `Ok(None)` for directives that only configure
 /// the server (listen addresses, HTTP endpoints) and take no part in answering.
@@ -115,10 +115,13 @@ pub fn compiled_in() -> impl Iterator<Item = &'static str> {
 }
 
 /// Builds the chain of one server block. Every directive is checked, so that all
-/// errors of the block are reported at once, not only the first.
+/// errors of the block are reported at once, not only the first. `route_origins` gets,
+/// for each HTTP route a directive adds to `ctx.http_routes`, that directive's name
+/// token (so that a route whose address cannot be bound is reported at its line).
 pub fn build_chain(
     directives: &[Directive],
     ctx: &mut SetupCtx,
+    route_origins: &mut Vec<Token>,
 ) -> Result<Chain, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut ordered: Vec<(usize, usize)> = Vec::with_capacity(directives.len());
@@ -151,7 +154,10 @@ pub fn build_chain(
             )));
             continue;
         };
-        match setup(directive, ctx) {
+        let result = setup(directive, ctx);
+        let added = ctx.http_routes.len().saturating_sub(route_origins.len());
+        route_origins.extend(std::iter::repeat_n(directive.name.clone(), added));
+        match result {
             Ok(Some(plugin)) => chain.push((entry.name, plugin)),
             Ok(None) => {}
             Err(error) => errors.push(error),
