@@ -184,6 +184,9 @@ async fn wire_and_ordinary_answers_are_counted_alike() {
 async fn the_dashboards_families_and_labels_are_exported() {
     let upstream = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let upstream_addr = upstream.local_addr().unwrap();
+    // Reads queries and never answers.
+    let dead = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dead_addr = dead.local_addr().unwrap();
     let responder = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok((len, peer)) = upstream.recv_from(&mut buf).await {
@@ -206,7 +209,7 @@ cluster.local {{
     prometheus 127.0.0.1:0
     cache 30
     kubernetes cluster.local {{
-        manifests cluster.json
+        manifests cluster.yaml
     }}
 }}
 example.net {{
@@ -214,10 +217,61 @@ example.net {{
     prometheus 127.0.0.1:0
     forward . {upstream_addr}
 }}
+example.com {{
+    bind 127.0.0.1
+    prometheus 127.0.0.1:0
+    forward . {dead_addr} {{
+        read_timeout 200ms
+        health_check 200ms
+        max_connect_attempts 1
+    }}
+}}
 "
     );
-    let cluster = r#"{"apiVersion": "v1", "kind": "List", "items": []}"#;
-    let server = TestServer::start(&corefile, &[("cluster.json", cluster)]).await;
+    let server =
+        TestServer::start(&corefile, &[("cluster.yaml", &headless("10.244.0.5", 0))]).await;
+    // An EndpointSlice change with a newer trigger time: a DNS programming latency
+    // sample. And a dead upstream: a failed health check.
+    let start = std::time::Instant::now();
+    while udp(
+        server.udp(),
+        &query("web.default.svc.cluster.local.", RecordType::A),
+    )
+    .await
+    .answers
+    .is_empty()
+    {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let tmp = server.path("cluster.yaml.tmp");
+    std::fs::write(&tmp, headless("10.244.0.6", now_ms)).unwrap();
+    std::fs::rename(&tmp, server.path("cluster.yaml")).unwrap();
+    let dead_query = query("d.example.com.", RecordType::A).to_vec().unwrap();
+    crate::support::udp_raw(
+        server.udp(),
+        &dead_query,
+        std::time::Duration::from_millis(100),
+    )
+    .await;
+    let start = std::time::Instant::now();
+    loop {
+        let metrics = http_get(server.http("/metrics"), "/metrics").await.1;
+        if metrics.contains("coredns_kubernetes_dns_programming_duration_seconds_bucket{")
+            && metrics.contains(&format!("coredns_proxy_healthcheck_failures_total{{proxy_name=\"forward\",to=\"{dead_addr}\"}}"))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "no programming latency or health check failure:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     for name in [
         "a.example.org.",
         "b.cluster.local.",
@@ -292,18 +346,13 @@ example.net {{
     ] {
         has(family, &[]);
     }
-    // Families whose series appear only on an event (an EndpointSlice change with a
-    // trigger time, a failed or broken health check): declared from the start.
-    for family in [
-        "coredns_kubernetes_dns_programming_duration_seconds",
-        "coredns_forward_healthcheck_broken",
-        "coredns_proxy_healthcheck_failures",
-    ] {
-        assert!(
-            metrics.contains(&format!("# TYPE {family} ")),
-            "{family} not declared:\n{metrics}"
-        );
-    }
+    has(
+        "coredns_kubernetes_dns_programming_duration_seconds_bucket",
+        &["service_kind", "le"],
+    );
+    has("coredns_proxy_healthcheck_failures_total", &["to"]);
+    has("coredns_forward_healthcheck_broken_total", &[]);
+    drop(dead);
 
     // CoreDNS 1.8.4 dropped `type` from the duration (it split the latency alert).
     assert!(
@@ -335,4 +384,74 @@ example.net {{
     assert!(value("process_resident_memory_bytes") > 1e6);
     assert!(value("go_goroutines") >= 2.0);
     assert!(value("process_open_fds") >= 3.0);
+}
+
+/// A headless Service `web` in `default` with one ready endpoint at `ip`; its slice
+/// carries the trigger-time annotation at `trigger_ms` (none when 0).
+fn headless(ip: &str, trigger_ms: i64) -> String {
+    let annotation = if trigger_ms == 0 {
+        String::new()
+    } else {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(trigger_ms as u64);
+        let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        // RFC 3339 in UTC, computed by hand to keep the test free of a date crate.
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+        let (y, mo, d) = civil_from_days(days as i64);
+        format!(
+            "    annotations:\n      endpoints.kubernetes.io/last-change-trigger-time: \"{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z\"\n"
+        )
+    };
+    format!(
+        "apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata:
+    name: default
+- apiVersion: v1
+  kind: Service
+  metadata:
+    name: web
+    namespace: default
+  spec:
+    clusterIP: None
+    ports:
+    - name: http
+      port: 80
+      protocol: TCP
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  addressType: IPv4
+  metadata:
+    name: web-abcde
+    namespace: default
+    labels:
+      kubernetes.io/service-name: web
+{annotation}  endpoints:
+  - addresses:
+    - {ip}
+    conditions:
+      ready: true
+  ports:
+  - name: http
+    port: 80
+    protocol: TCP
+"
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }

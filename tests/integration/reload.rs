@@ -311,15 +311,18 @@ async fn an_unbindable_address_is_reported_at_its_line() {
 /// port never refuses a connection while the configuration changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_that_stay_keep_their_socket_across_reloads() {
-    let server = TestServer::start(RUNNING, &[]).await;
+    // `ready` on an address of its own (routes with the same address share a server).
+    let running = RUNNING.replace("ready 127.0.0.1:0", "ready localhost:0");
+    let server = TestServer::start(&running, &[]).await;
     let health = server.http("/health");
     let ready = server.http("/ready");
+    assert_ne!(health, ready);
     let conf = server.path("Corefile");
     // Drop `ready`, change the data: /health keeps its address and never refuses.
     replace(
         &conf,
-        &RUNNING
-            .replace("    ready 127.0.0.1:0\n", "")
+        &running
+            .replace("    ready localhost:0\n", "")
             .replace("10.0.0.1", "10.0.0.2"),
     );
     let deadline = Instant::now() + Duration::from_secs(15);
