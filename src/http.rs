@@ -11,7 +11,8 @@
 //! [`HttpServers::commit`] gives the kept servers their new routes, starts the new ones
 //! and hands back the ones no longer named, for the caller to stop. A server whose
 //! address stays keeps its socket across the reload, so a probe never finds the port
-//! closed.
+//! closed. Addresses are compared by what they bind, not by spelling: `:8080`,
+//! `0.0.0.0:8080` and `[::]:8080` are one server.
 //!
 //! # Connection pressure
 //!
@@ -71,7 +72,9 @@ type Paths = BTreeMap<&'static str, HttpHandler>;
 
 /// One running server: its address and the routes it serves, which a reload swaps.
 struct HttpServer {
+    /// The address as first configured (for logs).
     addr: String,
+    key: BindKey,
     local: SocketAddr,
     paths: Arc<ArcSwap<Paths>>,
     stop: CancellationToken,
@@ -80,13 +83,14 @@ struct HttpServer {
 
 impl HttpServer {
     async fn stop(self) {
+        tracing::debug!(addr = %self.addr, local = %self.local, "no longer serving HTTP");
         self.stop.cancel();
         let _ = self.task.await;
     }
 }
 
 /// Sockets bound for a new configuration, not yet serving.
-pub struct NewListeners(Vec<(String, TcpListener)>);
+pub struct NewListeners(Vec<(BindKey, String, TcpListener)>);
 
 /// The running HTTP servers, one per address.
 #[derive(Default)]
@@ -110,18 +114,21 @@ impl HttpServers {
     /// Step one of a reload: binds every address of `routes` that no running server
     /// has. Nothing in service changes; on error the sockets bound so far are closed.
     pub fn bind_new(&self, routes: &[PlannedRoute]) -> Result<NewListeners, HttpError> {
-        let mut bound: Vec<(String, TcpListener)> = Vec::new();
+        let mut bound: Vec<(BindKey, String, TcpListener)> = Vec::new();
         for planned in routes {
             let addr = planned.route.addr.as_str();
-            if self.servers.iter().any(|s| s.addr == addr) || bound.iter().any(|(a, _)| a == addr) {
-                continue;
-            }
-            let listener = bind(addr).map_err(|source| HttpError {
+            let error = |source| HttpError {
                 at: location(&planned.directive),
                 addr: addr.to_owned(),
                 source,
-            })?;
-            bound.push((addr.to_owned(), listener));
+            };
+            let key = BindKey::of(addr).map_err(error)?;
+            if self.servers.iter().any(|s| s.key == key) || bound.iter().any(|(k, _, _)| *k == key)
+            {
+                continue;
+            }
+            let listener = key.bind().map_err(error)?;
+            bound.push((key, addr.to_owned(), listener));
         }
         Ok(NewListeners(bound))
     }
@@ -129,10 +136,15 @@ impl HttpServers {
     /// Step two: serves `routes` from now on, on the kept servers and on `new`; the
     /// servers whose address is no longer named are returned, still running.
     pub fn commit(&mut self, routes: &[PlannedRoute], new: NewListeners) -> Retired {
-        let mut by_addr: BTreeMap<&str, Paths> = BTreeMap::new();
+        let mut by_key: BTreeMap<BindKey, Paths> = BTreeMap::new();
         for planned in routes {
-            by_addr
-                .entry(planned.route.addr.as_str())
+            // Every address was resolved by `bind_new`; one that no longer resolves is
+            // served nowhere rather than failing a step that must not fail.
+            let Ok(key) = BindKey::of(&planned.route.addr) else {
+                continue;
+            };
+            by_key
+                .entry(key)
                 .or_default()
                 .entry(planned.route.path)
                 .or_insert_with(|| planned.route.handler.clone());
@@ -140,7 +152,7 @@ impl HttpServers {
         let mut retired = Vec::new();
         let mut kept = Vec::new();
         for server in self.servers.drain(..) {
-            match by_addr.remove(server.addr.as_str()) {
+            match by_key.remove(&server.key) {
                 Some(paths) => {
                     server.paths.store(Arc::new(paths));
                     kept.push(server);
@@ -148,8 +160,8 @@ impl HttpServers {
                 None => retired.push(server),
             }
         }
-        for (addr, listener) in new.0 {
-            let paths = by_addr.remove(addr.as_str()).unwrap_or_default();
+        for (key, addr, listener) in new.0 {
+            let paths = by_key.remove(&key).unwrap_or_default();
             let Ok(local) = listener.local_addr() else {
                 continue;
             };
@@ -164,6 +176,7 @@ impl HttpServers {
             tracing::info!(%addr, %local, "serving HTTP");
             kept.push(HttpServer {
                 addr,
+                key,
                 local,
                 paths,
                 stop,
@@ -199,29 +212,45 @@ fn location(token: &Token) -> String {
     format!("{}:{}:{}", token.file, token.line, token.column)
 }
 
-/// Binds a Corefile-style address: `:PORT` is every address (dual-stack where the host
-/// has IPv6), `localhost:PORT` is loopback, anything else is resolved.
-///
-/// `SO_REUSEPORT` is set so that a reload that moves an endpoint to another spelling of
-/// the same port (`:8080` to `0.0.0.0:8080`) can bind it before the old server lets go.
-fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    if let Some(port) = addr.strip_prefix(':') {
-        let port = parse_port(addr, port)?;
-        return bind_socket(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))
-            .or_else(|_| bind_socket(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))));
+/// Where a server listens, whatever the spelling in the Corefile: `:8080`,
+/// `0.0.0.0:8080` and `[::]:8080` are all every address on port 8080, so they are one
+/// server, kept across a reload that changes the spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum BindKey {
+    /// Every address (dual-stack where the host has IPv6).
+    Every(u16),
+    /// One address.
+    At(SocketAddr),
+}
+
+impl BindKey {
+    /// The key of a Corefile-style address: `:PORT` is every address, `localhost:PORT`
+    /// is IPv4 loopback, anything else is resolved (its first address).
+    fn of(addr: &str) -> std::io::Result<Self> {
+        if let Some(port) = addr.strip_prefix(':') {
+            return Ok(Self::Every(parse_port(addr, port)?));
+        }
+        if let Some(port) = addr.strip_prefix("localhost:") {
+            let port = parse_port(addr, port)?;
+            return Ok(Self::At(SocketAddr::from((Ipv4Addr::LOCALHOST, port))));
+        }
+        let resolved = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+            .next()
+            .ok_or_else(|| std::io::Error::other(format!("{addr:?} resolves to no address")))?;
+        Ok(if resolved.ip().is_unspecified() {
+            Self::Every(resolved.port())
+        } else {
+            Self::At(resolved)
+        })
     }
-    if let Some(port) = addr.strip_prefix("localhost:") {
-        let port = parse_port(addr, port)?;
-        return bind_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-    }
-    let mut last = std::io::Error::other(format!("{addr:?} resolves to no address"));
-    for resolved in std::net::ToSocketAddrs::to_socket_addrs(addr)? {
-        match bind_socket(resolved) {
-            Ok(listener) => return Ok(listener),
-            Err(error) => last = error,
+
+    fn bind(self) -> std::io::Result<TcpListener> {
+        match self {
+            Self::Every(port) => bind_socket(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))
+                .or_else(|_| bind_socket(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))),
+            Self::At(addr) => bind_socket(addr),
         }
     }
-    Err(last)
 }
 
 fn parse_port(addr: &str, port: &str) -> std::io::Result<u16> {
@@ -229,6 +258,9 @@ fn parse_port(addr: &str, port: &str) -> std::io::Result<u16> {
         .map_err(|_| std::io::Error::other(format!("bad port in {addr:?}")))
 }
 
+/// A listening socket. No `SO_REUSEPORT`: a port another process (or another spelling
+/// of an address on the same port, `:8080` beside `127.0.0.1:8080`) holds is an error,
+/// not a port silently shared.
 fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -239,11 +271,6 @@ fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
         socket.set_only_v6(false)?;
     }
     socket.set_reuse_address(true)?;
-    // Port 0 asks for a port of our own: with SO_REUSEPORT the kernel may hand out one
-    // another server of this user already listens on.
-    if addr.port() != 0 {
-        socket.set_reuse_port(true)?;
-    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;

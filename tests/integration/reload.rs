@@ -307,12 +307,17 @@ async fn an_unbindable_address_is_reported_at_its_line() {
     }
 }
 
-/// An HTTP endpoint whose address stays across a reload keeps its socket: the probe
-/// port never refuses a connection while the configuration changes.
+/// An HTTP endpoint whose address stays across a reload (however it is spelled) keeps
+/// its socket: the probe port never refuses a connection while the configuration
+/// changes. One whose address is gone is closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_that_stay_keep_their_socket_across_reloads() {
-    // `ready` on an address of its own (routes with the same address share a server).
-    let running = RUNNING.replace("ready 127.0.0.1:0", "ready localhost:0");
+    // `ready` on an address of its own (routes with the same address share a server);
+    // `health` on every address, respelled by the reload.
+    let port = crate::support::free_port();
+    let running = RUNNING
+        .replace("ready 127.0.0.1:0", "ready 127.0.0.2:0")
+        .replace("health 127.0.0.1:0", &format!("health :{port}"));
     let server = TestServer::start(&running, &[]).await;
     let health = server.http("/health");
     let ready = server.http("/ready");
@@ -322,7 +327,8 @@ async fn endpoints_that_stay_keep_their_socket_across_reloads() {
     replace(
         &conf,
         &running
-            .replace("    ready localhost:0\n", "")
+            .replace("    ready 127.0.0.2:0\n", "")
+            .replace(&format!(":{port}"), &format!("0.0.0.0:{port}"))
             .replace("10.0.0.1", "10.0.0.2"),
     );
     let deadline = Instant::now() + Duration::from_secs(15);
