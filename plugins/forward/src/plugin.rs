@@ -251,11 +251,8 @@ impl Forward {
                         self.client.failed(upstream);
                     }
                     last_error = Some((upstream.addr, error));
-                    // Try the next upstream at once, unless an earlier attempt that is
-                    // still waiting is due for company anyway.
-                    if in_flight.is_empty() || next_attempt.is_none() {
-                        next_attempt = Some(Instant::now());
-                    }
+                    // Try the next upstream at once (earlier attempts keep waiting).
+                    next_attempt = Some(Instant::now());
                 }
             }
         }
