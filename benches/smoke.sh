@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir=${CARGO_TARGET_DIR:-target}
 if [ ! -x "$target_dir/release/clusterdns" ] || [ ! -x "$target_dir/release/test-apiserver" ]; then
-    cargo build --release --quiet -p clusterdns --bin clusterdns -p clusterdns-test-apiserver --bin test-apiserver
+    cargo build --release --quiet -p clusterdns --bin clusterdns
+    cargo build --release --quiet -p clusterdns-test-apiserver --bin test-apiserver
 fi
 # A machine with one CPU runs server and client on it.
 if [ "$(nproc)" -lt 2 ]; then export CPU_CLIENT=0; fi
