@@ -5,15 +5,14 @@
 #
 #   benches/smoke.sh
 #
-# Needs what the scripts need (dnsperf, knotd, kdig, unbound, curl, python3, taskset)
-# and the release binaries, built here once if missing.
+# Needs what the scripts need (dnsperf, knotd, kdig, unbound, curl, bc, python3,
+# taskset); builds the release binaries (once, for every script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target_dir=${CARGO_TARGET_DIR:-target}
-if [ ! -x "$target_dir/release/clusterdns" ] || [ ! -x "$target_dir/release/test-apiserver" ]; then
-    cargo build --release --quiet -p clusterdns --bin clusterdns
-    cargo build --release --quiet -p clusterdns-test-apiserver --bin test-apiserver
-fi
+# Always (incremental when up to date): the scripts build only a missing binary, and a
+# target directory kept between CI runs may hold one from an older commit.
+cargo build --release --quiet -p clusterdns --bin clusterdns
+cargo build --release --quiet -p clusterdns-test-apiserver --bin test-apiserver
 # A machine with one CPU runs server and client on it.
 if [ "$(nproc)" -lt 2 ]; then export CPU_CLIENT=0; fi
 failed=()
