@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clusterdns_api::metrics::Label;
-use clusterdns_api::{ConfigError, HttpRoute, Plugin, Readiness, SetupCtx, Token};
+use clusterdns_api::{ConfigError, HttpRoute, Plugin, Readiness, ReloadSchedule, SetupCtx, Token};
 use hickory_proto::rr::Name;
 
 use crate::config::parse_key;
@@ -54,7 +54,7 @@ pub struct Plan {
     /// Every chain plugin, for readiness.
     pub plugins: Vec<Arc<dyn Plugin>>,
     /// Corefile check interval and jitter (`reload`).
-    pub reload: Option<(Duration, Duration)>,
+    pub reload: Option<ReloadSchedule>,
 }
 
 /// A block after its plugins were built, before grouping into listeners.
@@ -68,6 +68,21 @@ struct BuiltBlock {
 
 /// Builds every plugin of every block and groups the blocks into listeners. All errors
 /// are returned, not only the first.
+/// Parses Corefile `text`, named `conf` in errors (its relative paths read from
+/// `conf`'s directory), and plans it: what `--check`, a start, a reload and the inline
+/// server all do first.
+pub fn plan_text(
+    text: &str,
+    conf: &Path,
+    default_port: u16,
+    readiness: &Arc<Readiness>,
+) -> Result<Plan, Vec<ConfigError>> {
+    let base_dir = conf.parent().unwrap_or(Path::new("."));
+    let blocks = crate::corefile::parse_str(text, &conf.to_string_lossy(), base_dir)
+        .map_err(|error| vec![error])?;
+    plan(&blocks, conf, default_port, readiness)
+}
+
 pub fn plan(
     blocks: &[ServerBlock],
     corefile: &Path,
@@ -102,15 +117,15 @@ pub fn plan(
         let mut origins = Vec::new();
         match build_chain(&block.directives, &mut ctx, &mut origins) {
             Ok(chain) => {
-                let mut names: Vec<&'static str> = chain.iter().map(|(name, _)| *name).collect();
+                let mut names: Vec<&'static str> =
+                    chain.iter().map(|plugin| plugin.name()).collect();
                 // `prometheus` adds nothing to the chain here (the server records the
                 // per-query metrics), but in CoreDNS it is a handler of the chain, and
                 // dashboards count it among the enabled plugins.
                 if ctx.metrics {
                     names.push("prometheus");
                 }
-                let block_chain: Vec<Arc<dyn Plugin>> =
-                    chain.into_iter().map(|(_, plugin)| plugin).collect();
+                let block_chain: Vec<Arc<dyn Plugin>> = chain;
                 plugins.extend(block_chain.iter().cloned());
                 http_routes.extend(
                     ctx.http_routes

@@ -12,7 +12,8 @@
 //! - `metrics`: CoreDNS's per-query metrics;
 //! - [`inline`]: the request path without sockets, for benchmarks and fuzzing.
 //!
-//! [`Server`] is what `main` runs and what tests start on port 0.
+//! [`Server`] is what `main` runs and what tests start on port 0. `ARCHITECTURE.md`
+//! follows a query through both request paths and says where each decision lives.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod assemble;
@@ -98,10 +99,7 @@ pub fn check(conf: &Path, dns_port: u16) -> Result<(), Vec<ConfigError>> {
 /// [`check`] of Corefile text already in memory, named `conf` in errors, its relative
 /// paths resolved from `conf`'s directory.
 pub fn check_text(text: &str, conf: &Path, dns_port: u16) -> Result<(), Vec<ConfigError>> {
-    let base_dir = conf.parent().unwrap_or(Path::new(""));
-    let blocks =
-        corefile::parse_str(text, &conf.display().to_string(), base_dir).map_err(|e| vec![e])?;
-    assemble::plan(&blocks, conf, dns_port, &Readiness::new()).map(|_| ())
+    assemble::plan_text(text, conf, dns_port, &Readiness::new()).map(|_| ())
 }
 
 /// A running server.
@@ -115,7 +113,7 @@ pub(crate) struct Shared {
     options: Options,
     readiness: Arc<Readiness>,
     running: tokio::sync::Mutex<Running>,
-    view: parking_lot::RwLock<View>,
+    bound: parking_lot::RwLock<BoundAddrs>,
     /// Reloads that failed (also counted, process-wide, in `coredns_reload_failed_total`).
     failed_reloads: std::sync::atomic::AtomicU64,
 }
@@ -125,7 +123,7 @@ struct Running {
     listeners: Vec<(ListenerKey, DnsListener)>,
     http: HttpServers,
     lameduck: Option<Duration>,
-    reload: Option<(Duration, Duration)>,
+    reload: Option<clusterdns_api::ReloadSchedule>,
     digest: String,
 }
 
@@ -134,7 +132,7 @@ type ListenerKey = (Option<std::net::IpAddr>, u16);
 
 /// Bound addresses, readable without waiting for a reload to finish.
 #[derive(Default)]
-struct View {
+struct BoundAddrs {
     udp: Vec<SocketAddr>,
     tcp: Vec<SocketAddr>,
     http: Vec<(&'static str, SocketAddr)>,
@@ -155,7 +153,7 @@ impl Server {
                 reload: None,
                 digest: String::new(),
             }),
-            view: parking_lot::RwLock::new(View::default()),
+            bound: parking_lot::RwLock::new(BoundAddrs::default()),
             failed_reloads: std::sync::atomic::AtomicU64::new(0),
         });
         let text = reload::read_corefile(&options.conf).map_err(|e| StartError::Config(vec![e]))?;
@@ -172,18 +170,18 @@ impl Server {
 
     /// The UDP addresses the server answers on.
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.view.read().udp.clone()
+        self.shared.bound.read().udp.clone()
     }
 
     /// The TCP addresses the server answers on.
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.view.read().tcp.clone()
+        self.shared.bound.read().tcp.clone()
     }
 
     /// Where `path` (`/health`, `/ready`, `/metrics`) is served, if it is.
     pub fn http_addr(&self, path: &str) -> Option<SocketAddr> {
         self.shared
-            .view
+            .bound
             .read()
             .http
             .iter()
@@ -272,13 +270,13 @@ impl Shared {
 
     /// Step 1: parses `text` and builds every plugin; no socket is touched.
     fn plan(&self, text: &str) -> Result<Plan, StartError> {
-        let conf = &self.options.conf;
-        let file = conf.to_string_lossy();
-        let base_dir = conf.parent().unwrap_or(Path::new("."));
-        let blocks =
-            corefile::parse_str(text, &file, base_dir).map_err(|e| StartError::Config(vec![e]))?;
-        assemble::plan(&blocks, conf, self.options.dns_port, &self.readiness)
-            .map_err(StartError::Config)
+        assemble::plan_text(
+            text,
+            &self.options.conf,
+            self.options.dns_port,
+            &self.readiness,
+        )
+        .map_err(StartError::Config)
     }
 
     /// Step 2: opens the DNS listeners and binds the HTTP addresses that `plan` has
@@ -353,7 +351,7 @@ impl Shared {
                 }
             }
         }
-        *self.view.write() = View {
+        *self.bound.write() = BoundAddrs {
             udp: running
                 .listeners
                 .iter()

@@ -13,8 +13,8 @@ use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx, Token};
 /// the server (listen addresses, HTTP endpoints) and take no part in answering.
 pub type SetupFn = fn(&Directive, &mut SetupCtx) -> Result<Option<Arc<dyn Plugin>>, ConfigError>;
 
-/// A built chain: each plugin with its directive name.
-pub type Chain = Vec<(&'static str, Arc<dyn Plugin>)>;
+/// A built chain, in execution order; each plugin's `name()` is its directive.
+pub type Chain = Vec<Arc<dyn Plugin>>;
 
 /// A directive the Corefile may use.
 pub struct Entry {
@@ -51,6 +51,11 @@ const fn many(name: &'static str, setup: SetupFn) -> Entry {
 }
 
 /// Every directive, in execution order (CoreDNS's `plugin.cfg`).
+///
+/// One dependency between plugins rests on this order and nothing else: `loadbalance`
+/// must run before the plugins that answer on the wire path in shuffled order
+/// (`cache`, `kubernetes`), because it asks for the order there through
+/// `WireQuery::set_order` before they are offered the query. A test holds it.
 pub static PLUGINS: &[Entry] = &[
     missing("metadata"),
     missing("geoip"),
@@ -158,7 +163,7 @@ pub fn build_chain(
         let added = ctx.http_routes.len().saturating_sub(route_origins.len());
         route_origins.extend(std::iter::repeat_n(directive.name.clone(), added));
         match result {
-            Ok(Some(plugin)) => chain.push((entry.name, plugin)),
+            Ok(Some(plugin)) => chain.push(plugin),
             Ok(None) => {}
             Err(error) => errors.push(error),
         }
@@ -167,5 +172,53 @@ pub fn build_chain(
         Ok(chain)
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(name: &str) -> usize {
+        PLUGINS
+            .iter()
+            .position(|e| e.name == name)
+            .unwrap_or_else(|| panic!("{name} is in the table"))
+    }
+
+    /// `loadbalance` sets the wire path's answer order before the plugins that honour it
+    /// are asked (see [`PLUGINS`]).
+    #[test]
+    fn loadbalance_runs_before_the_plugins_that_shuffle_for_it() {
+        for later in ["cache", "hosts", "kubernetes"] {
+            assert!(position("loadbalance") < position(later), "{later}");
+        }
+    }
+
+    #[test]
+    fn every_plugin_is_named_as_its_directive() {
+        let ctx = || {
+            SetupCtx::new(
+                vec![clusterdns_api::proto::rr::Name::root()],
+                53,
+                std::path::PathBuf::from("."),
+                clusterdns_api::Readiness::new(),
+            )
+        };
+        for name in ["cache", "errors", "loadbalance", "whoami", "loop", "log"] {
+            let directive = Directive {
+                name: clusterdns_api::Token::synthetic(name),
+                args: Vec::new(),
+                block: None,
+            };
+            let chain = build_chain(
+                std::slice::from_ref(&directive),
+                &mut ctx(),
+                &mut Vec::new(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(chain.len(), 1, "{name}");
+            assert_eq!(chain[0].name(), name);
+        }
     }
 }

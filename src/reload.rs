@@ -85,7 +85,11 @@ pub(crate) async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
     loop {
         let (interval, jitter, current) = {
             let running = shared.running.lock().await;
-            let Some((interval, jitter)) = running.reload else {
+            let Some(clusterdns_api::ReloadSchedule {
+                every: interval,
+                jitter,
+            }) = running.reload
+            else {
                 return;
             };
             (interval, jitter, running.digest.clone())

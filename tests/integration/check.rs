@@ -5,30 +5,7 @@ use std::process::Command;
 use crate::support::binary;
 
 /// The Corefile kubeadm installs, unchanged.
-pub const KUBEADM_COREFILE: &str = ".:53 {
-    errors
-    health {
-       lameduck 5s
-    }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf {
-       max_concurrent 1000
-    }
-    cache 30 {
-       disable success cluster.local
-       disable denial cluster.local
-    }
-    loop
-    reload
-    loadbalance
-}
-";
+pub const KUBEADM_COREFILE: &str = include_str!("../../deploy/examples/kubeadm.Corefile");
 
 fn check(corefile: &str) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();

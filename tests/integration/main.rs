@@ -21,4 +21,5 @@ mod protocol;
 mod reload;
 mod reply_source;
 mod tcp;
+mod truncation;
 mod wire_path;

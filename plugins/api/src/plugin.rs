@@ -40,10 +40,10 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Offers a plain query on the wire path (see [`crate::wire`]): `Pass` when this
     /// plugin would hand it on untouched, `Answered` after writing the whole answer
-    /// into `buf`, `Slow` (the default) to have it served through [`serve`](Self::serve).
+    /// into `buf`, `Ordinary` (the default) to have it served through [`serve`](Self::serve).
     /// Whatever is answered here must be what `serve` would answer.
     fn serve_wire(&self, _query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
-        Wire::Slow
+        Wire::Ordinary
     }
 }
 

@@ -56,6 +56,16 @@ impl std::fmt::Debug for HttpRoute {
     }
 }
 
+/// How often `reload` looks at the Corefile: every `every`, plus a random part of
+/// `jitter` each time (so replicas reading the same ConfigMap do not reload in step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReloadSchedule {
+    /// The check interval.
+    pub every: Duration,
+    /// The most added to one wait, at random.
+    pub jitter: Duration,
+}
+
 /// The server block a plugin is built in, and what the plugin registers with the server.
 #[derive(Debug)]
 pub struct SetupCtx {
@@ -77,7 +87,7 @@ pub struct SetupCtx {
     pub metrics: bool,
     /// How often to check the Corefile for changes, and the random spread added to
     /// each wait (from `reload`).
-    pub reload: Option<(Duration, Duration)>,
+    pub reload: Option<ReloadSchedule>,
 }
 
 impl SetupCtx {

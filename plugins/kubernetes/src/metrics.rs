@@ -4,12 +4,15 @@
 //!   DNS programming latency SLI, from the EndpointSlice trigger-time annotation;
 //! - `coredns_kubernetes_synced{zone}`: 1 once the source's first full sync is in;
 //! - `coredns_kubernetes_objects{zone,kind}`: objects held, per kind;
-//! - `coredns_kubernetes_watch_errors_total{kind}`: failed list/watch requests.
+//! - `coredns_kubernetes_watch_errors_total{kind}`: failed list/watch requests;
+//! - `coredns_kubernetes_invalid_trigger_times_total`: EndpointSlice trigger-time
+//!   annotations that are no RFC 3339 timestamp (ignored: no latency sample).
 //!
 //! `zone` is the plugin's primary zone, which tells several `kubernetes` blocks apart.
 
 use std::sync::LazyLock;
 
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -20,6 +23,7 @@ struct Metrics {
     programming: Family<Labels, Histogram, fn() -> Histogram>,
     synced: Family<Labels, Gauge>,
     objects: Family<Labels, Gauge>,
+    invalid_trigger_times: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -27,7 +31,13 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         programming: Family::new_with_constructor(programming_histogram as fn() -> Histogram),
         synced: Family::default(),
         objects: Family::default(),
+        invalid_trigger_times: Counter::default(),
     };
+    clusterdns_api::metrics::register(
+        "kubernetes_invalid_trigger_times",
+        "EndpointSlice trigger-time annotations that could not be read, and were ignored",
+        metrics.invalid_trigger_times.clone(),
+    );
     clusterdns_api::metrics::register(
         "kubernetes_dns_programming_duration_seconds",
         "Histogram of the time (in seconds) it took to program a dns instance",
@@ -48,6 +58,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 
 fn programming_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 20))
+}
+
+/// Counts a trigger-time annotation that could not be read.
+pub fn invalid_trigger_time() {
+    METRICS.invalid_trigger_times.inc();
 }
 
 /// Records one DNS programming latency sample.

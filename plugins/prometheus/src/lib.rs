@@ -28,12 +28,8 @@ pub fn setup(
     directive: &Directive,
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
-    directive.arg_count(0, 1)?;
     directive.no_block()?;
-    let addr = match directive.args.first() {
-        Some(token) => clusterdns_api::listen_addr(token, "prometheus")?,
-        None => DEFAULT_ADDR.to_owned(),
-    };
+    let addr = clusterdns_api::http_endpoint(directive, DEFAULT_ADDR)?;
     build_info::register();
     ctx.metrics = true;
     ctx.http_routes.push(HttpRoute {
