@@ -230,12 +230,11 @@ struct Opened {
     http: NewListeners,
 }
 
-impl Opened {
-    /// Closes everything, after a failed reload.
-    async fn close(listeners: Vec<(ListenerKey, DnsListener)>) {
-        for (_, listener) in listeners {
-            listener.stop().await;
-        }
+/// Stops DNS listeners a failed reload opened (the HTTP sockets it bound close when
+/// dropped).
+async fn close_listeners(listeners: Vec<(ListenerKey, DnsListener)>) {
+    for (_, listener) in listeners {
+        listener.stop().await;
     }
 }
 
@@ -302,7 +301,7 @@ impl Shared {
                     listeners.push((key, started));
                 }
                 Err(source) => {
-                    Opened::close(listeners).await;
+                    close_listeners(listeners).await;
                     let key = &listener.key;
                     return Err(StartError::Listen {
                         at: format!("{}:{}:{}", key.file, key.line, key.column),
@@ -314,7 +313,7 @@ impl Shared {
         match running.http.bind_new(&plan.http_routes) {
             Ok(http) => Ok(Opened { listeners, http }),
             Err(error) => {
-                Opened::close(listeners).await;
+                close_listeners(listeners).await;
                 Err(error.into())
             }
         }
