@@ -26,12 +26,13 @@ struct RequestLabels {
     r#type: &'static str,
 }
 
+/// No `type` label: CoreDNS dropped it in 1.8.4 (it split the latency alert per query
+/// type and multiplied the series).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DurationLabels {
     server: Label,
     zone: Label,
     view: &'static str,
-    r#type: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -287,7 +288,6 @@ impl DnsMetrics {
                 server: server.clone(),
                 zone: zone.clone(),
                 view: "",
-                r#type: key.qtype,
             }),
             request_size: self.request_size.get_or_create_owned(&size),
             response_size: self.response_size.get_or_create_owned(&size),
@@ -299,6 +299,36 @@ impl DnsMetrics {
                 plugin: key.plugin,
             }),
         }
+    }
+
+    /// Counts a query no block serves (answered REFUSED) under `zone="dropped"`, as
+    /// CoreDNS does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_dropped(
+        &self,
+        server: &Label,
+        proto: &'static str,
+        ipv6: bool,
+        qtype: RecordType,
+        dnssec_ok: bool,
+        request_size: usize,
+        response_size: usize,
+        duration: Duration,
+    ) {
+        static DROPPED: LazyLock<Label> = LazyLock::new(|| Label::from("dropped"));
+        self.record(&QueryRecord {
+            server,
+            zone: &DROPPED,
+            proto,
+            ipv6,
+            qtype,
+            dnssec_ok,
+            request_size,
+            response_size,
+            rcode: ResponseCode::Refused,
+            plugin: "",
+            duration,
+        });
     }
 
     /// Counts a panic caught in a plugin.

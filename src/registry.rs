@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
+use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx, Token};
 
 /// Builds a plugin from its directive. `Ok(None)` for directives that only configure
 /// the server (listen addresses, HTTP endpoints) and take no part in answering.
@@ -120,10 +120,13 @@ pub fn compiled_in() -> impl Iterator<Item = &'static str> {
 }
 
 /// Builds the chain of one server block. Every directive is checked, so that all
-/// errors of the block are reported at once, not only the first.
+/// errors of the block are reported at once, not only the first. `route_origins` gets,
+/// for each HTTP route a directive adds to `ctx.http_routes`, that directive's name
+/// token (so that a route whose address cannot be bound is reported at its line).
 pub fn build_chain(
     directives: &[Directive],
     ctx: &mut SetupCtx,
+    route_origins: &mut Vec<Token>,
 ) -> Result<Chain, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut ordered: Vec<(usize, usize)> = Vec::with_capacity(directives.len());
@@ -156,7 +159,10 @@ pub fn build_chain(
             )));
             continue;
         };
-        match setup(directive, ctx) {
+        let result = setup(directive, ctx);
+        let added = ctx.http_routes.len().saturating_sub(route_origins.len());
+        route_origins.extend(std::iter::repeat_n(directive.name.clone(), added));
+        match result {
             Ok(Some(plugin)) => chain.push(plugin),
             Ok(None) => {}
             Err(error) => errors.push(error),
@@ -205,8 +211,12 @@ mod tests {
                 args: Vec::new(),
                 block: None,
             };
-            let chain = build_chain(std::slice::from_ref(&directive), &mut ctx())
-                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let chain = build_chain(
+                std::slice::from_ref(&directive),
+                &mut ctx(),
+                &mut Vec::new(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
             assert_eq!(chain.len(), 1, "{name}");
             assert_eq!(chain[0].name(), name);
         }

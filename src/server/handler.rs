@@ -175,7 +175,22 @@ pub fn prepare_ordinary(
     }
     let routes = state.routes.load();
     let Some(matched) = routes.find(query.query.name()) else {
-        return refuse(query, buf);
+        let (qtype, dnssec_ok) = (
+            query.query.query_type(),
+            query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+        );
+        let prepared = refuse(query, buf);
+        DNS_METRICS.record_dropped(
+            &state.server,
+            protocol.as_str(),
+            canonical(client).is_ipv6(),
+            qtype,
+            dnssec_ok,
+            packet.len(),
+            buf.len(),
+            start.elapsed(),
+        );
+        return prepared;
     };
     // Class IN is served; another class only by a block with a plugin for it (`chaos`).
     let class = query.query.query_class();

@@ -16,6 +16,7 @@ mod lameduck;
 mod loop_detection;
 mod plugins;
 mod pod_view;
+mod pressure;
 mod protocol;
 mod reload;
 mod reply_source;

@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod build_info;
+mod process;
 
 use std::sync::Arc;
 
@@ -39,12 +40,20 @@ pub fn setup(
     Ok(None)
 }
 
-/// Answers one `/metrics` scrape.
+/// Answers one `/metrics` scrape: the `coredns_*` families, then the process ones
+/// (`process_*`, `go_goroutines`), which dashboards read without the prefix.
 fn handle() -> HttpReply {
+    let coredns = clusterdns_api::metrics::encode_text();
+    let mut body = coredns
+        .strip_suffix("# EOF\n")
+        .unwrap_or(&coredns)
+        .to_owned();
+    process::encode_text(&mut body);
+    body.push_str("# EOF\n");
     HttpReply {
         status: 200,
         content_type: CONTENT_TYPE,
-        body: clusterdns_api::metrics::encode_text(),
+        body,
     }
 }
 
