@@ -25,28 +25,12 @@ use tokio_rustls::client::TlsStream;
 use crate::tls::TlsTarget;
 
 /// The EDNS payload size advertised upstream (DNS Flag Day 2020).
-pub(crate) const EDNS_PAYLOAD: u16 = 1232;
+pub(crate) const EDNS_PAYLOAD: u16 = clusterdns_api::wire::MAX_UDP_PAYLOAD;
 
 /// The largest UDP datagram read: well above the 1232 bytes advertised, and small
 /// enough that thousands of queries in flight cost little. A reply that fills it may
 /// have been cut, and is asked again over TCP.
 const UDP_BUFFER: usize = 4096;
-
-/// The transport of one exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Proto {
-    Udp,
-    Tcp,
-}
-
-impl Proto {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-        }
-    }
-}
 
 /// Why an exchange gave no answer. The texts are part of the interface: they end the
 /// error a failed query logs (`upstream ADDR over PROTO: TEXT`), which the `errors`

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::config::{ATTEMPTS_PER_UPSTREAM, ForwardConfig};
 use crate::errors::{ExchangeError, ForwardError, SetupError};
-use crate::exchange::{Outgoing, Proto};
+use crate::exchange::Outgoing;
 use crate::metrics;
 use crate::policy::Selector;
 use crate::upstream::{Client, Upstream};
@@ -98,15 +98,15 @@ impl Forward {
 
     /// The transport to the upstreams: `force_tcp` wins over `prefer_udp`, and by
     /// default the client's own.
-    fn proto(&self, client: Protocol) -> Proto {
+    fn proto(&self, client: Protocol) -> Protocol {
         if self.force_tcp {
-            Proto::Tcp
+            Protocol::Tcp
         } else if self.prefer_udp {
-            Proto::Udp
+            Protocol::Udp
         } else {
             match client {
-                Protocol::Udp => Proto::Udp,
-                Protocol::Tcp => Proto::Tcp,
+                Protocol::Udp => Protocol::Udp,
+                Protocol::Tcp => Protocol::Tcp,
             }
         }
     }
@@ -170,7 +170,7 @@ impl Forward {
     /// listening: whichever answer arrives first before the deadline is used. An
     /// upstream that answers just after the read timeout is slow, not dead, and
     /// dropping its answer would turn every such query into a SERVFAIL.
-    async fn resolve(&self, outgoing: &Outgoing, proto: Proto) -> Result<Message, ForwardError> {
+    async fn resolve(&self, outgoing: &Outgoing, proto: Protocol) -> Result<Message, ForwardError> {
         let upstreams = &self.client.upstreams;
         let count = upstreams.len();
         if count == 0 {
@@ -284,7 +284,7 @@ impl Forward {
         id: u32,
         index: usize,
         outgoing: &Outgoing,
-        proto: Proto,
+        proto: Protocol,
         deadline: Instant,
     ) -> (u32, usize, Instant, Result<Message, ExchangeError>) {
         let started = Instant::now();
@@ -408,12 +408,12 @@ mod tests {
     #[test]
     fn transport_follows_the_options() {
         let f = forward("forward . 10.0.0.1");
-        assert_eq!(f.proto(Protocol::Udp), Proto::Udp);
-        assert_eq!(f.proto(Protocol::Tcp), Proto::Tcp);
+        assert_eq!(f.proto(Protocol::Udp), Protocol::Udp);
+        assert_eq!(f.proto(Protocol::Tcp), Protocol::Tcp);
         let f = forward("forward . 10.0.0.1 {\nprefer_udp\n}");
-        assert_eq!(f.proto(Protocol::Tcp), Proto::Udp);
+        assert_eq!(f.proto(Protocol::Tcp), Protocol::Udp);
         let f = forward("forward . 10.0.0.1 {\nprefer_udp\nforce_tcp\n}");
-        assert_eq!(f.proto(Protocol::Udp), Proto::Tcp);
+        assert_eq!(f.proto(Protocol::Udp), Protocol::Tcp);
     }
 
     #[test]

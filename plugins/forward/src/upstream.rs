@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ForwardConfig;
 use crate::errors::SetupError;
-use crate::exchange::{self, Conn, ExchangeError, Outgoing, Proto};
+use crate::exchange::{self, Conn, ExchangeError, Outgoing};
 use crate::metrics;
 use crate::tls::{self, TlsTarget};
+use clusterdns_api::Protocol;
 
 /// How long a health check waits for its answer (CoreDNS: 1s).
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -198,18 +199,18 @@ impl Client {
         self: &Arc<Self>,
         upstream: &Upstream,
         outgoing: &Outgoing,
-        proto: Proto,
+        proto: Protocol,
         deadline: Instant,
     ) -> Result<Message, ExchangeError> {
         let budget = deadline.saturating_duration_since(Instant::now());
         let proto = if upstream.tls.is_some() {
-            Proto::Tcp
+            Protocol::Tcp
         } else {
             proto
         };
         match proto {
-            Proto::Tcp => self.tcp(upstream, outgoing, deadline, budget).await,
-            Proto::Udp => {
+            Protocol::Tcp => self.tcp(upstream, outgoing, deadline, budget).await,
+            Protocol::Udp => {
                 let reply = match exchange::udp(upstream.addr, outgoing, deadline, budget).await {
                     Ok(reply) if !reply.metadata.truncation => return Ok(reply),
                     Ok(reply) => reply,
