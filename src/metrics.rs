@@ -171,6 +171,10 @@ pub struct QueryRecord<'a> {
     pub duration: Duration,
 }
 
+/// The `zone` label of queries no block serves (answered REFUSED), as CoreDNS counts
+/// them.
+pub static DROPPED_ZONE: LazyLock<Label> = LazyLock::new(|| Label::from("dropped"));
+
 /// The metric handles one kind of query updates, found once per worker thread.
 ///
 /// Finding a labelled series in a `Family` hashes every label (the server and zone
@@ -299,36 +303,6 @@ impl DnsMetrics {
                 plugin: key.plugin,
             }),
         }
-    }
-
-    /// Counts a query no block serves (answered REFUSED) under `zone="dropped"`, as
-    /// CoreDNS does.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_dropped(
-        &self,
-        server: &Label,
-        proto: &'static str,
-        ipv6: bool,
-        qtype: RecordType,
-        dnssec_ok: bool,
-        request_size: usize,
-        response_size: usize,
-        duration: Duration,
-    ) {
-        static DROPPED: LazyLock<Label> = LazyLock::new(|| Label::from("dropped"));
-        self.record(&QueryRecord {
-            server,
-            zone: &DROPPED,
-            proto,
-            ipv6,
-            qtype,
-            dnssec_ok,
-            request_size,
-            response_size,
-            rcode: ResponseCode::Refused,
-            plugin: "",
-            duration,
-        });
     }
 
     /// Counts a panic caught in a plugin.

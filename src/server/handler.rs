@@ -19,7 +19,7 @@ use pin_project_lite::pin_project;
 
 use super::codec::{self, AnswerParts, Decoded, ErrorReply};
 use super::routes::{Block, Routes};
-use crate::metrics::{DNS_METRICS, QueryRecord};
+use crate::metrics::{DNS_METRICS, DROPPED_ZONE, QueryRecord};
 
 /// What every connection and worker of one listener shares.
 pub struct ListenerState {
@@ -175,21 +175,18 @@ pub fn prepare_ordinary(
     }
     let routes = state.routes.load();
     let Some(matched) = routes.find(query.query.name()) else {
-        let (qtype, dnssec_ok) = (
-            query.query.query_type(),
-            query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
-        );
+        let accounting = Accounting {
+            server: &state.server,
+            zone: &DROPPED_ZONE,
+            protocol,
+            client: canonical(client),
+            qtype: query.query.query_type(),
+            dnssec_ok: query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+            request_size: packet.len(),
+            start,
+        };
         let prepared = refuse(query, buf);
-        DNS_METRICS.record_dropped(
-            &state.server,
-            protocol.as_str(),
-            canonical(client).is_ipv6(),
-            qtype,
-            dnssec_ok,
-            packet.len(),
-            buf.len(),
-            start.elapsed(),
-        );
+        accounting.record(ResponseCode::Refused, "", buf.len());
         return prepared;
     };
     // Class IN is served; another class only by a block with a plugin for it (`chaos`).
