@@ -1,6 +1,10 @@
 //! Record synthesis: a query and the index → an answer, as CoreDNS's kubernetes
 //! plugin writes it (`handler.go`, `kubernetes.go`, `plugin/backend_lookup.go`).
 //!
+//! [`ZoneLookup::lookup_base`] decides what a name stands for (and so NXDOMAIN against
+//! NODATA) for both request paths; which records A, AAAA and SRV give is decided in
+//! `plan.rs`, which this module and `wire.rs` turn into records each in its own way.
+//!
 //! Everything here is synchronous and runs under the index's read lock, so cluster
 //! answers complete on the first poll of the chain future. The one exception, a CNAME
 //! to a name outside the zone, is returned as [`Outcome::Chase`] and finished by the

@@ -3,10 +3,11 @@
 //! straight into the packet.
 //!
 //! These are nearly all the queries a cluster sends. The names are found with the
-//! same lookup as the ordinary path (`answer.rs`), so both agree on what exists; only
-//! the writing differs: records go into the buffer as they are found, owner names are
-//! compression pointers into the question (which echoes the client's case for free),
-//! and nothing is allocated for an answer of up to a few dozen records. Anything else
+//! same lookup as the ordinary path (`answer.rs`), and the records decided by the same
+//! plans (`plan.rs`), so both agree on what exists and what is answered; only the
+//! writing differs: owner names are compression pointers into the question (which
+//! echoes the client's case for free), and nothing is allocated for an answer of up to
+//! a few dozen records. Anything else
 //! (PTR, TXT, ExternalName CNAMEs, `ns.dns`, fall-through, answers too large for the
 //! client) takes the ordinary path.
 
