@@ -4,7 +4,9 @@
 //!   DNS programming latency SLI, from the EndpointSlice trigger-time annotation;
 //! - `coredns_kubernetes_synced{zone}`: 1 once the source's first full sync is in;
 //! - `coredns_kubernetes_objects{zone,kind}`: objects held, per kind;
-//! - `coredns_kubernetes_watch_errors_total{kind}`: failed list/watch requests.
+//! - `coredns_kubernetes_watch_errors_total{kind}`: failed list/watch requests;
+//! - `coredns_kubernetes_manifest_empty_total`: manifest files found empty where they
+//!   had objects (their last good content is kept).
 //!
 //! `zone` is the plugin's primary zone, which tells several `kubernetes` blocks apart.
 
@@ -100,4 +102,26 @@ pub fn count_watch_error(kind: &'static str) {
     WATCH_ERRORS
         .get_or_create(&vec![("kind", kind.to_owned())])
         .inc();
+}
+
+static MANIFEST_EMPTY: LazyLock<prometheus_client::metrics::counter::Counter> =
+    LazyLock::new(|| {
+        let counter = prometheus_client::metrics::counter::Counter::default();
+        clusterdns_api::metrics::register(
+            "kubernetes_manifest_empty",
+            "Manifest files found empty where they had objects; their last good content is kept",
+            counter.clone(),
+        );
+        counter
+    });
+
+/// Counts one manifest file found empty where it had objects.
+pub fn count_manifest_empty() {
+    MANIFEST_EMPTY.inc();
+}
+
+/// How many manifest files were found empty where they had objects.
+#[cfg(test)]
+pub fn manifest_empty_count() -> u64 {
+    MANIFEST_EMPTY.get()
 }
