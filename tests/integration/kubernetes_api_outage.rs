@@ -196,7 +196,6 @@ async fn every_kind_catches_up_within_seconds_of_the_first_answer() {
     let (api, _serving, server) = synced(cluster(), "pods verified").await;
     expect_a(&server, "web", Records(&["10.96.0.20"])).await;
     let pod = "10-244-7-7.default.pod.cluster.local.";
-    let shop = "10-244-3-4.shop.pod.cluster.local.";
     expect(&server, pod, RecordType::A, NXDOMAIN).await;
 
     // Down for 20 s: every kind's watch breaks and backs off to waits of 6.4 to
@@ -215,6 +214,7 @@ async fn every_kind_catches_up_within_seconds_of_the_first_answer() {
         &[("pg", 5432, "TCP")],
     ));
     api.apply(objects::namespace("shop", &[]));
+    api.apply(objects::service("shop", "front", &["10.96.0.60"], &[]));
     api.apply(objects::pod("default", "worker", "10.244.7.7"));
     let elapsed = down.elapsed();
     tokio::time::sleep(Duration::from_secs(20).saturating_sub(elapsed)).await;
@@ -246,24 +246,29 @@ async fn every_kind_catches_up_within_seconds_of_the_first_answer() {
             vec!["10.244.2.9".into()],
             ResponseCode::NoError,
         ),
-        (shop, RecordType::A, vec!["10.244.3.4".into()], ResponseCode::NoError),
+        (
+            "front.shop.svc.cluster.local.",
+            RecordType::A,
+            vec!["10.96.0.60".into()],
+            ResponseCode::NoError,
+        ),
         (pod, RecordType::A, vec!["10.244.7.7".into()], ResponseCode::NoError),
     ];
     loop {
-        let mut all = true;
+        let mut missing = None;
         for (name, qtype, want, rcode) in &checks {
             let got = crate::kubernetes_api::ask(&server, name, *qtype).await;
             if got.0 != *rcode || got.1 != *want {
-                all = false;
+                missing = Some((name, got));
                 break;
             }
         }
-        if all {
+        let Some(missing) = missing else {
             break;
-        }
+        };
         assert!(
             up.elapsed() < deadline,
-            "not every change visible {deadline:?} after the API came back"
+            "not every change visible {deadline:?} after the API came back: {missing:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
