@@ -6,7 +6,8 @@
 #   benches/api-outage.sh --smoke        # 2 restarts of 1-2 s, a 5 s outage: seconds
 #
 # env: MIN_DOWN=5 MAX_DOWN=60 (seconds each restart keeps the API down, uniform),
-#      API_PORT=16543 ADMIN_PORT=16544 DNS_PORT=15463 READY_PORT=18291
+#      API_PORT=16543 ADMIN_PORT=16544 DNS_PORT=15463 READY_PORT=18291,
+#      PROFILE=release (or debug: the binaries of `cargo build`, for a smoke run)
 #
 # The test API server (testkit/apiserver, `test-apiserver --admin-listen`) serves a
 # small cluster; clusterdns watches it with `pods verified` (four kinds).
@@ -46,15 +47,20 @@ DNS_PORT=${DNS_PORT:-15463}
 READY_PORT=${READY_PORT:-18291}
 
 target_dir=${CARGO_TARGET_DIR:-target}
-cdns="$target_dir/release/clusterdns"
-apisrv="$target_dir/release/test-apiserver"
+PROFILE=${PROFILE:-release}
+cdns="$target_dir/$PROFILE/clusterdns"
+apisrv="$target_dir/$PROFILE/test-apiserver"
 if [ ! -x "$cdns" ] || [ ! -x "$apisrv" ]; then
-  cargo build --release --quiet -p clusterdns --bin clusterdns
-  cargo build --release --quiet -p clusterdns-test-apiserver --bin test-apiserver
+  flag=--release
+  [ "$PROFILE" = release ] || flag=
+  cargo build $flag --quiet -p clusterdns --bin clusterdns
+  cargo build $flag --quiet -p clusterdns-test-apiserver --bin test-apiserver
 fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
+# An empty RUST_LOG would mean "errors only": leave the server its default filter.
+[ -n "${RUST_LOG:-}" ] || unset RUST_LOG
 admin="http://127.0.0.1:$ADMIN_PORT/_test"
 now() { date +%s.%N; }
 post() { curl -fsS -X POST "$admin/$1" "${@:2}" >/dev/null; }
@@ -65,11 +71,11 @@ answer() {
   local out
   out=$(kdig +timeout=1 +retry=0 @127.0.0.1 -p "$DNS_PORT" "$1" A 2>/dev/null || true)
   local records
-  records=$(echo "$out" | awk '$4 == "A" {print $5}' | sort | tr '\n' ' ')
+  records=$(echo "$out" | awk '$1 !~ /^;/ && $4 == "A" {print $5}' | sort | tr '\n' ' ')
   if [ -n "$records" ]; then
     echo "${records% }"
   else
-    echo "$out" | awk -F'status: ' '/status:/ {split($2, a, ","); print a[1]}'
+    echo "$out" | awk -F'status: ' '/status:/ {split($2, a, ";"); print a[1]}'
   fi
 }
 
@@ -116,7 +122,8 @@ for _ in $(seq 1 600); do
   kill -0 $dns 2>/dev/null || { cat "$work/cdns.err" >&2; exit 1; }
   sleep 0.05
 done
-[ "$(answer web.default.svc.cluster.local)" = "10.96.0.20" ] || { echo "not synced" >&2; exit 1; }
+got=$(answer web.default.svc.cluster.local)
+[ "$got" = "10.96.0.20" ] || { echo "not synced: $got" >&2; cat "$work/cdns.err" "$work/api.err" >&2; exit 1; }
 
 echo "# restarts: $RESTARTS, down ${MIN_DOWN}-${MAX_DOWN} s each"
 printf '%-8s %-8s %-10s\n' restart down_s catch_up_s
@@ -164,7 +171,12 @@ YAML
     fi
     [ "$ok" = 1 ] && break
     if awk -v t0="$t_up" -v t1="$(now)" 'BEGIN { exit !(t1 - t0 > 120) }'; then
-      echo "restart $i: changes not visible 120 s after the API came back" >&2
+      echo "restart $i: changes not visible 120 s after the API came back:" \
+        "svc-$i=$(answer "svc-$i.ns-$i.svc.cluster.local")" \
+        "hl=$(answer hl.default.svc.cluster.local)" \
+        "pod=$(answer "10-251-$i-1.default.pod.cluster.local")" \
+        "svc-$((i - 1))=$(answer "svc-$((i - 1)).ns-$((i - 1)).svc.cluster.local")" >&2
+      tail -20 "$work/cdns.err" >&2
       exit 1
     fi
     sleep 0.05
@@ -205,3 +217,5 @@ for _ in $(seq 1 900); do
   sleep 0.1
 done
 echo "log lines during the run: $(grep -c 'WARN' "$work/cdns.err" || true) WARN, $(grep -c 'ERROR' "$work/cdns.err" || true) ERROR"
+# LOG_COPY=FILE keeps clusterdns's log.
+if [ -n "${LOG_COPY:-}" ]; then cp "$work/cdns.err" "$LOG_COPY"; fi

@@ -141,7 +141,8 @@ const DEFAULT_LOG_FILTER: &str = "info,kube_client=off,kube_runtime=off,hyper=of
 fn serve(conf: PathBuf, port: u16, udp_workers: Option<usize>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())

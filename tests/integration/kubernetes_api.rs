@@ -83,7 +83,11 @@ pub(crate) fn load(api: &ApiServer, objects: Vec<Value>) {
 }
 
 /// The answer to `name`/`qtype`, as (rcode, sorted record data).
-pub(crate) async fn ask(server: &TestServer, name: &str, qtype: RecordType) -> (ResponseCode, Vec<String>) {
+pub(crate) async fn ask(
+    server: &TestServer,
+    name: &str,
+    qtype: RecordType,
+) -> (ResponseCode, Vec<String>) {
     let answer: Message = udp(server.udp(), &query(name, qtype)).await;
     let mut data: Vec<String> = answer
         .answers

@@ -252,7 +252,12 @@ async fn every_kind_catches_up_within_seconds_of_the_first_answer() {
             vec!["10.96.0.60".into()],
             ResponseCode::NoError,
         ),
-        (pod, RecordType::A, vec!["10.244.7.7".into()], ResponseCode::NoError),
+        (
+            pod,
+            RecordType::A,
+            vec!["10.244.7.7".into()],
+            ResponseCode::NoError,
+        ),
     ];
     loop {
         let mut missing = None;
@@ -320,7 +325,10 @@ async fn a_dropped_watch_resumes_from_its_version_without_a_list() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    assert!(watches(&api) > watches_before, "the watch was started again");
+    assert!(
+        watches(&api) > watches_before,
+        "the watch was started again"
+    );
     assert_eq!(
         lists(&api),
         lists_before,

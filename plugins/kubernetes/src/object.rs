@@ -350,11 +350,8 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
                 .filter(|ip| !ip.is_empty())
                 .map(|ip| {
                     ip.parse::<IpAddr>().map_err(|_| {
-                        ConvertError::BadClusterIp((*ip).clone()).within(
-                            "service",
-                            &namespace,
-                            &name,
-                        )
+                        ConvertError::BadClusterIp((*ip).clone())
+                            .within("service", &namespace, &name)
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;

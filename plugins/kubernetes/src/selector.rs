@@ -106,9 +106,7 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, SelectorError> {
         match c {
             '(' => depth += 1,
             ')' => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or(SelectorError::Unbalanced(')'))?;
+                depth = depth.checked_sub(1).ok_or(SelectorError::Unbalanced(')'))?;
             }
             ',' if depth == 0 => {
                 parts.push(&text[start..i]);
@@ -231,10 +229,7 @@ mod tests {
     #[test]
     fn rejects_malformed_selectors() {
         let cases = [
-            (
-                "env in prod",
-                SelectorError::ExpectedValues("in".into()),
-            ),
+            ("env in prod", SelectorError::ExpectedValues("in".into())),
             ("env=(", SelectorError::Unbalanced('(')),
             ("a)", SelectorError::Unbalanced(')')),
             (

@@ -193,12 +193,7 @@ impl Kinds<'_> {
         convert: Convert<K>,
     ) -> Reflector<K>
     where
-        K: kube::Resource
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + 'static,
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
         K::DynamicType: Default,
     {
         Reflector::new(

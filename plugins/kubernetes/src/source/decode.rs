@@ -138,8 +138,8 @@ pub fn decode(text: &str, json: bool, filter: &Filter) -> Result<Decoded, Decode
         return Ok(decoded);
     }
     for (i, document) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(document)
-            .map_err(|e| DecodeError::Yaml(e).in_document(i + 1))?;
+        let value =
+            Value::deserialize(document).map_err(|e| DecodeError::Yaml(e).in_document(i + 1))?;
         if value.is_null() {
             continue;
         }

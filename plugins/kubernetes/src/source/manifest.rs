@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::runtime::Handle;
 
-use super::decode::{DecodeError, Filter, decode};
 use super::decode::Decoded;
+use super::decode::{DecodeError, Filter, decode};
 use super::{Change, ChangeSink, Source, SourceTask};
 use crate::metrics;
 use crate::object::{Kind, Object};

@@ -100,9 +100,7 @@ mod tests {
     #[test]
     fn the_real_schedule_doubles_from_800ms_to_a_30s_cap() {
         let schedule = Schedule::CLIENT_GO;
-        let nominal: Vec<f64> = (1..=9)
-            .map(|n| schedule.nominal(n).as_secs_f64())
-            .collect();
+        let nominal: Vec<f64> = (1..=9).map(|n| schedule.nominal(n).as_secs_f64()).collect();
         let want = [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0, 30.0];
         for (got, want) in nominal.iter().zip(want) {
             assert!((got - want).abs() < 1e-9, "{nominal:?}");

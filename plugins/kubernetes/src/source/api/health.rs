@@ -60,7 +60,8 @@ impl ApiHealth {
 
     /// A kind that was failing got an answer: the others stop waiting.
     pub fn announce_back(&self) {
-        self.back.send_modify(|generation| *generation = generation.wrapping_add(1));
+        self.back
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
     }
 
     /// Notes that the API server asked to wait `wait` before asking `path` again.
@@ -223,7 +224,10 @@ mod tests {
         assert!(health.take_retry_after("/api/v1/pods").is_none());
         let until = health.take_retry_after("/api/v1/services").unwrap();
         assert_eq!(until - Instant::now(), Duration::from_secs(5));
-        assert!(health.take_retry_after("/api/v1/services").is_none(), "taken");
+        assert!(
+            health.take_retry_after("/api/v1/services").is_none(),
+            "taken"
+        );
         health.note_retry_after("/x", Duration::from_secs(1_000_000));
         let until = health.take_retry_after("/x").unwrap();
         assert_eq!(until - Instant::now(), MAX_RETRY_AFTER);

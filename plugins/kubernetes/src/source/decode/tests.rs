@@ -150,12 +150,16 @@ fn errors_name_the_document_and_the_object() {
 
     let err = decode("{\"kind\": ", true, &all()).unwrap_err().to_string();
     assert!(err.starts_with("invalid JSON"), "{err}");
-    let err = decode("- just\n- a list\n", false, &all()).unwrap_err().to_string();
+    let err = decode("- just\n- a list\n", false, &all())
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "document 1: expected an object with apiVersion and kind"
     );
-    let err = decode("apiVersion: v1\nmetadata: {name: x}\n", false, &all()).unwrap_err().to_string();
+    let err = decode("apiVersion: v1\nmetadata: {name: x}\n", false, &all())
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "document 1: kind is missing");
     let err = decode(
         "apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {name: x}\naddressType: IPv4\nendpoints: []\n",
