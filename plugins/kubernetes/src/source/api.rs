@@ -97,13 +97,6 @@ impl ApiSource {
         }
     }
 
-    /// Retries and time limits other than client-go's (see [`Timing`]).
-    #[must_use]
-    pub fn with_timing(mut self, timing: Timing) -> Self {
-        self.timing = timing;
-        self
-    }
-
     async fn run(self) {
         let description = self.describe();
         let health = ApiHealth::new();
