@@ -443,3 +443,35 @@ fn note_version<K: Resource>(version: &mut String, object: &K) {
         rv.clone_into(version);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_answer_keeps_its_status_and_410_means_relist() {
+        let status = kube::core::Status::failure("too old resource version", "Expired")
+            .with_code(410)
+            .boxed();
+        let error = RequestError::from(kube::Error::Api(status));
+        assert!(error.is_gone());
+        assert_eq!(
+            error.to_string(),
+            "HTTP 410 Expired: too old resource version"
+        );
+        let forbidden = kube::core::Status::failure("pods is forbidden", "Forbidden")
+            .with_code(403)
+            .boxed();
+        let error = RequestError::from(kube::Error::Api(forbidden));
+        assert!(!error.is_gone());
+        assert_eq!(error.to_string(), "HTTP 403 Forbidden: pods is forbidden");
+    }
+
+    #[test]
+    fn the_default_timing_is_client_go_s() {
+        let timing = Timing::default();
+        assert_eq!(timing.backoff, Schedule::CLIENT_GO);
+        // kube refuses a watch timeout of 295 s or more.
+        assert!(timing.watch_timeout < Duration::from_secs(295));
+    }
+}
