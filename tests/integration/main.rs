@@ -12,6 +12,7 @@ mod forward;
 mod http;
 mod kubernetes;
 mod kubernetes_api;
+mod kubernetes_api_outage;
 mod lameduck;
 mod loop_detection;
 mod plugins;

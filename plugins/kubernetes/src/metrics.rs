@@ -6,7 +6,9 @@
 //! - `coredns_kubernetes_objects{zone,kind}`: objects held, per kind;
 //! - `coredns_kubernetes_watch_errors_total{kind}`: failed list/watch requests;
 //! - `coredns_kubernetes_invalid_trigger_times_total`: EndpointSlice trigger-time
-//!   annotations that are no RFC 3339 timestamp (ignored: no latency sample).
+//!   annotations that are no RFC 3339 timestamp (ignored: no latency sample);
+//! - `coredns_kubernetes_manifest_empty_total`: manifest files found empty where they
+//!   had objects (their last good content is kept).
 //!
 //! `zone` is the plugin's primary zone, which tells several `kubernetes` blocks apart.
 
@@ -115,4 +117,26 @@ pub fn count_watch_error(kind: &'static str) {
     WATCH_ERRORS
         .get_or_create(&vec![("kind", kind.to_owned())])
         .inc();
+}
+
+static MANIFEST_EMPTY: LazyLock<prometheus_client::metrics::counter::Counter> =
+    LazyLock::new(|| {
+        let counter = prometheus_client::metrics::counter::Counter::default();
+        clusterdns_api::metrics::register(
+            "kubernetes_manifest_empty",
+            "Manifest files found empty where they had objects; their last good content is kept",
+            counter.clone(),
+        );
+        counter
+    });
+
+/// Counts one manifest file found empty where it had objects.
+pub fn count_manifest_empty() {
+    MANIFEST_EMPTY.inc();
+}
+
+/// How many manifest files were found empty where they had objects.
+#[cfg(test)]
+pub fn manifest_empty_count() -> u64 {
+    MANIFEST_EMPTY.get()
 }

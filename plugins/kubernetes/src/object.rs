@@ -257,20 +257,48 @@ pub struct SlimPod {
     pub ips: Vec<IpAddr>,
 }
 
-/// Why an object could not be converted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConvertError(pub String);
+/// Why an object could not be made slim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// A required field is missing or empty.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// A port number outside 1..=65535.
+    #[error("port {0} is out of range")]
+    PortOutOfRange(i32),
+    /// A cluster IP that is not an IP address.
+    #[error("cluster IP {0:?} is not an IP address")]
+    BadClusterIp(String),
+    /// One of the above, in a named object.
+    #[error("{kind} {namespace}/{name}: {source}")]
+    In {
+        /// `service`, `endpointslice`...
+        kind: &'static str,
+        /// The object's namespace.
+        namespace: Arc<str>,
+        /// The object's name.
+        name: Arc<str>,
+        /// What is wrong with it.
+        source: Box<ConvertError>,
+    },
+}
 
-impl fmt::Display for ConvertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl ConvertError {
+    /// This error, in the object `kind` `namespace/name`.
+    fn within(self, kind: &'static str, namespace: &Arc<str>, name: &Arc<str>) -> Self {
+        ConvertError::In {
+            kind,
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source: Box::new(self),
+        }
     }
 }
 
-fn required(value: Option<&String>, what: &str) -> Result<Arc<str>, ConvertError> {
+fn required(value: Option<&String>, what: &'static str) -> Result<Arc<str>, ConvertError> {
     match value {
         Some(v) if !v.is_empty() => Ok(Arc::from(v.as_str())),
-        _ => Err(ConvertError(format!("{what} is missing"))),
+        _ => Err(ConvertError::Missing(what)),
     }
 }
 
@@ -284,7 +312,7 @@ fn port_of(name: Option<&str>, protocol: Option<&str>, port: i32) -> Result<Port
     let port = u16::try_from(port)
         .ok()
         .filter(|p| *p != 0)
-        .ok_or_else(|| ConvertError(format!("port {port} is out of range")))?;
+        .ok_or(ConvertError::PortOutOfRange(port))?;
     let protocol = protocol.unwrap_or("TCP");
     Ok(Port {
         name: SmolStr::new(name.unwrap_or("")),
@@ -305,7 +333,7 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
     let spec = service
         .spec
         .as_ref()
-        .ok_or_else(|| ConvertError(format!("service {namespace}/{name}: spec is missing")))?;
+        .ok_or_else(|| ConvertError::Missing("spec").within("service", &namespace, &name))?;
     let kind = if spec.type_.as_deref() == Some("ExternalName") {
         let target = spec.external_name.as_deref().unwrap_or("");
         ServiceKind::ExternalName(external_target(target))
@@ -322,9 +350,8 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
                 .filter(|ip| !ip.is_empty())
                 .map(|ip| {
                     ip.parse::<IpAddr>().map_err(|_| {
-                        ConvertError(format!(
-                            "service {namespace}/{name}: cluster IP {ip:?} is not an IP address"
-                        ))
+                        ConvertError::BadClusterIp((*ip).clone())
+                            .within("service", &namespace, &name)
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -337,7 +364,7 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
         .flatten()
         .map(|p| port_of(p.name.as_deref(), p.protocol.as_deref(), p.port))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConvertError(format!("service {namespace}/{name}: {e}")))?;
+        .map_err(|e| e.within("service", &namespace, &name))?;
     Ok(SlimService {
         namespace,
         name,
@@ -416,7 +443,7 @@ pub fn slim_slice(slice: &EndpointSlice) -> Result<Option<SlimSlice>, ConvertErr
                 .map(|port| port_of(p.name.as_deref(), p.protocol.as_deref(), port))
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConvertError(format!("endpointslice {namespace}/{name}: {e}")))?;
+        .map_err(|e| e.within("endpointslice", &namespace, &name))?;
     let trigger_time_ms = meta
         .annotations
         .as_ref()

@@ -12,6 +12,12 @@
 //! its name and contributes its last good content (nothing, if it never was good); a
 //! file deleted from a listed directory takes its objects with it, while a listed
 //! file that disappears keeps its last content until it comes back.
+//!
+//! A file that had objects and is now empty (no document at all: an editor's
+//! truncate-then-write, or `kubectl get ... > cluster.yaml` that failed) is taken as
+//! broken, not as "the cluster has nothing": it keeps its last good content, with a
+//! WARN and `coredns_kubernetes_manifest_empty_total`. An explicit empty list
+//! (`kind: List` with no items, or `[]`) is content, and is applied.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -19,8 +25,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::runtime::Handle;
 
-use super::decode::{Filter, decode};
+use super::decode::Decoded;
+use super::decode::{DecodeError, Filter, decode};
 use super::{Change, ChangeSink, Source, SourceTask};
+use crate::metrics;
 use crate::object::{Kind, Object};
 
 /// How often the files are checked.
@@ -146,7 +154,18 @@ impl ManifestSource {
             }
             state.stamp = Some(stamp);
             match read(path, &meta, &self.filter) {
-                Ok((objects, skipped)) => {
+                Ok(decoded) if decoded.documents == 0 && !state.objects.is_empty() => {
+                    metrics::count_manifest_empty();
+                    tracing::warn!(
+                        path = %path.display(),
+                        kept = state.objects.len(),
+                        "kubernetes: manifests: the file is empty; keeping its last good content \
+                         (write an empty `kind: List` to remove every object)"
+                    );
+                }
+                Ok(Decoded {
+                    objects, skipped, ..
+                }) => {
                     tracing::info!(
                         path = %path.display(),
                         objects = objects.len(),
@@ -276,22 +295,28 @@ fn directory_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Why a manifest file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Larger than [`MAX_FILE_SIZE`].
+    #[error("file is {0} bytes, more than the limit of {MAX_FILE_SIZE}")]
+    TooLarge(u64),
+    /// It could not be read (or is not UTF-8).
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// Its content is not usable.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
 /// Reads and decodes one file.
-fn read(
-    path: &Path,
-    meta: &std::fs::Metadata,
-    filter: &Filter,
-) -> Result<(Vec<Object>, usize), String> {
+fn read(path: &Path, meta: &std::fs::Metadata, filter: &Filter) -> Result<Decoded, ManifestError> {
     if meta.len() > MAX_FILE_SIZE {
-        return Err(format!(
-            "file is {} bytes, more than the limit of {MAX_FILE_SIZE}",
-            meta.len()
-        ));
+        return Err(ManifestError::TooLarge(meta.len()));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(path)?;
     let json = path.extension().and_then(|e| e.to_str()) == Some("json");
-    let decoded = decode(&text, json, filter)?;
-    Ok((decoded.objects, decoded.skipped))
+    Ok(decode(&text, json, filter)?)
 }
 
 impl Source for ManifestSource {
