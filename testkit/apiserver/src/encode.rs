@@ -8,8 +8,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::event::EventType;
 use crate::kind::Kind;
-use crate::store::EventType;
 
 /// Whether the client asked for full objects or only their metadata.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::event::{Event, EventType};
 use crate::kind::Kind;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{Event, EventType};
 
 /// The selection made by one request.
 #[derive(Clone, Debug)]

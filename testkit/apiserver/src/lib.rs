@@ -23,6 +23,7 @@
 mod admin;
 mod encode;
 mod error;
+mod event;
 mod filter;
 pub mod generate;
 mod hooks;

@@ -16,42 +16,12 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::event::{Event, EventType};
 use crate::filter::{Filter, Seen};
 use crate::kind::Kind;
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped kinds.
 pub(crate) type Key = (String, String);
-
-/// The type of a stored change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum EventType {
-    Added,
-    Modified,
-    Deleted,
-}
-
-impl EventType {
-    /// The wire name (`ADDED`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
-        }
-    }
-}
-
-/// One change, as logged and as sent to watchers.
-#[derive(Debug)]
-pub(crate) struct Event {
-    pub rv: u64,
-    pub kind: Kind,
-    pub ty: EventType,
-    /// The new state (for `DELETED`: the last state, stamped with `rv`).
-    pub object: Arc<Value>,
-    /// The state before a `MODIFIED` change, to decide selector transitions.
-    pub old: Option<Arc<Value>>,
-}
 
 /// What the store tells an open watch.
 #[derive(Debug)]
