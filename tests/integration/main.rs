@@ -14,6 +14,7 @@ mod kubernetes;
 mod kubernetes_api;
 mod lameduck;
 mod loop_detection;
+mod malformed;
 mod plugins;
 mod pod_view;
 mod protocol;
