@@ -17,8 +17,7 @@ use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess,
-    Visitor,
+    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
 };
 
 /// Values (scalars, lists and maps, aliases expanded) one file may hold at most: about
@@ -32,7 +31,9 @@ pub const MAX_DEPTH: usize = 64;
 /// one byte (`[1,1]` is 3 values in 5 bytes, `{a,b}` 5 in 5), so twice the length,
 /// plus room for the aliases people write by hand, and never more than [`MAX_VALUES`].
 pub fn values_allowed(len: usize) -> usize {
-    len.saturating_mul(2).saturating_add(100_000).min(MAX_VALUES)
+    len.saturating_mul(2)
+        .saturating_add(100_000)
+        .min(MAX_VALUES)
 }
 
 /// A file over a limit.
@@ -109,7 +110,11 @@ fn flow_depth_over(text: &str, limit: usize) -> bool {
             b'"' | b'\'' if value_start => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != byte {
-                    i += if byte == b'"' && bytes[i] == b'\\' { 2 } else { 1 };
+                    i += if byte == b'"' && bytes[i] == b'\\' {
+                        2
+                    } else {
+                        1
+                    };
                 }
                 last = byte;
             }
@@ -323,7 +328,10 @@ pub(crate) mod tests {
     fn a_deep_alias_bomb_is_refused() {
         let text = deep_alias_bomb();
         assert!(text.len() < 1_000);
-        assert_eq!(check(&text, false), Err(TooBig::Values(100_000 + 2 * text.len())));
+        assert_eq!(
+            check(&text, false),
+            Err(TooBig::Values(100_000 + 2 * text.len()))
+        );
         let error = serde_norway::from_str::<serde_json::Value>(&text).unwrap_err();
         assert!(error.to_string().contains("repetition limit"), "{error}");
     }
@@ -332,7 +340,10 @@ pub(crate) mod tests {
     fn a_wide_anchor_repeated_is_refused() {
         let text = wide_alias_bomb();
         assert!(text.len() < 25_000);
-        assert_eq!(check(&text, false), Err(TooBig::Values(values_allowed(text.len()))));
+        assert_eq!(
+            check(&text, false),
+            Err(TooBig::Values(values_allowed(text.len())))
+        );
         // The reader alone would build all 9,000,000 values.
         // The same with a few repetitions is fine.
         let wide = vec!["x"; 3_000].join(", ");
@@ -357,8 +368,14 @@ pub(crate) mod tests {
         assert_eq!(check(&deep(MAX_DEPTH), true), Ok(()));
         assert_eq!(check(&deep(MAX_DEPTH + 2), true), Err(TooBig::Depth));
         assert_eq!(check(&deep(MAX_DEPTH), false), Ok(()));
-        assert_eq!(check(&format!("a: {}", deep(MAX_DEPTH + 1)), false), Err(TooBig::Depth));
-        assert_eq!(check(&format!("a:\n- - {}", deep(MAX_DEPTH)), false), Err(TooBig::Depth));
+        assert_eq!(
+            check(&format!("a: {}", deep(MAX_DEPTH + 1)), false),
+            Err(TooBig::Depth)
+        );
+        assert_eq!(
+            check(&format!("a:\n- - {}", deep(MAX_DEPTH)), false),
+            Err(TooBig::Depth)
+        );
         let mut yaml = String::new();
         for level in 0..MAX_DEPTH + 2 {
             yaml.push_str(&" ".repeat(level * 2));
@@ -368,8 +385,14 @@ pub(crate) mod tests {
         // Far deeper than the readers' own recursion limits: refused at once.
         let started = std::time::Instant::now();
         assert_eq!(check(&deep(1_000_000), true), Err(TooBig::Depth));
-        assert_eq!(check(&format!("a: {}", deep(1_000_000)), false), Err(TooBig::Depth));
-        assert_eq!(check(&format!("a: {}", "{a: ".repeat(1_000_000)), false), Err(TooBig::Depth));
+        assert_eq!(
+            check(&format!("a: {}", deep(1_000_000)), false),
+            Err(TooBig::Depth)
+        );
+        assert_eq!(
+            check(&format!("a: {}", "{a: ".repeat(1_000_000)), false),
+            Err(TooBig::Depth)
+        );
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 

@@ -217,9 +217,14 @@ fn replaced_by(name: &str, content: &[u8]) -> LoadError {
 
 #[test]
 fn binary_garbage_is_refused_naming_the_file() {
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8 | 0x80).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i * 7919 % 251) as u8 | 0x80)
+        .collect();
     let error = replaced_by("manifest-garbage", &garbage);
-    assert!(matches!(error, LoadError::NotText { offset: 0, .. }), "{error}");
+    assert!(
+        matches!(error, LoadError::NotText { offset: 0, .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -256,7 +261,11 @@ fn alias_bombs_are_refused_before_they_expand() {
 
 #[test]
 fn deep_nesting_is_refused() {
-    let deep = format!("kind: List\nitems: {}{}\n", "[".repeat(5_000), "]".repeat(5_000));
+    let deep = format!(
+        "kind: List\nitems: {}{}\n",
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    );
     let error = replaced_by("manifest-deep", deep.as_bytes());
     assert!(
         matches!(
@@ -285,7 +294,13 @@ fn a_200_mb_file_is_refused() {
     assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
     let error = load(&path, &source.filter).unwrap_err();
     assert!(
-        matches!(error, LoadError::TooLarge { size: 200_000_000, .. }),
+        matches!(
+            error,
+            LoadError::TooLarge {
+                size: 200_000_000,
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(error.to_string().contains("shop.yaml"), "{error}");
