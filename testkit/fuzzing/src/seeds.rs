@@ -304,6 +304,12 @@ pub fn clusters() -> Vec<Vec<u8>> {
         // 1,000 endpoints in one slice, with hostnames.
         vec![1, 0, 3, 1, 0, 3, 0, 0, 6, 0, 0, 0, 2, 0, 3, 0, 1, 0xff],
     ];
+    // The same with endpoint_pod_names: pods named by their 253-character names.
+    for crafted in 0..5 {
+        let mut program = seeds[crafted].clone();
+        program[0] ^= 1;
+        seeds.push(program);
+    }
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     for length in 0..48usize {
         let mut program = Vec::with_capacity(length * 4);

@@ -40,7 +40,7 @@ pub fn values_allowed(len: usize) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TooBig {
     /// More values than [`values_allowed`], aliases expanded.
-    #[error("{0} values or more with YAML aliases expanded, over the limit for its size")]
+    #[error("{0} values or more (YAML aliases expanded), over the limit for a file of its size")]
     Values(usize),
     /// Nested deeper than [`MAX_DEPTH`].
     #[error("lists and maps nested more than {MAX_DEPTH} deep")]
@@ -308,7 +308,7 @@ pub(crate) mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for level in 1..10 {
             let previous = format!("*a{}", level - 1);
-            let items = vec![previous.as_str(); 10].join(", ");
+            let items = [previous.as_str(); 10].join(", ");
             text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
         }
         text
@@ -347,7 +347,7 @@ pub(crate) mod tests {
         // The reader alone would build all 9,000,000 values.
         // The same with a few repetitions is fine.
         let wide = vec!["x"; 3_000].join(", ");
-        let aliases = vec!["*w"; 10].join(", ");
+        let aliases = ["*w"; 10].join(", ");
         let text = format!("w: &w [{wide}]\nmany: [{aliases}]\n");
         assert_eq!(check(&text, false), Ok(()));
     }
