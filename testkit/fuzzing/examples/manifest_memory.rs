@@ -1,8 +1,7 @@
 //! Peak memory of the manifest source on the worst files its limits let through:
 //! `cargo run --release -p clusterdns-fuzzing --example manifest_memory -- SHAPE MIB`,
-//! SHAPE one of `list` (`- a` lines: the most values per byte of YAML), `flow`
-//! (`[[...]]` pairs), `json` (`[0,0,...]`), `objects` (Services as kubectl prints
-//! them). Prints the outcome, the time taken and the process's peak resident memory
+//! SHAPE one of `list` (`- a` lines: the most values per byte of YAML), `json`
+//! (`[0,0,...]`), `objects` (small Services in a `kind: List`). Prints the outcome, the time taken and the process's peak resident memory
 //! (VmHWM), so run one shape per process.
 
 use std::time::Instant;
@@ -18,7 +17,6 @@ fn main() -> std::io::Result<()> {
     let size = mib << 20;
     let (text, extension) = match shape.as_str() {
         "list" => ("- a\n".repeat(size / 4), "yaml"),
-        "flow" => ("[[]]\n".repeat(size / 5).replace('\n', ","), "yaml"),
         "json" => (format!("[{}0]", "0,".repeat(size / 2 - 1)), "json"),
         _ => {
             let service = "- apiVersion: v1\n  kind: Service\n  metadata:\n    name: svc-NNNNNN\n    namespace: default\n    labels: {app: web, tier: front}\n  spec:\n    clusterIP: 10.96.1.1\n    ports:\n    - {name: http, port: 80, protocol: TCP, targetPort: 8080}\n    selector: {app: web}\n";
