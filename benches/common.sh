@@ -40,7 +40,9 @@ wait_for() {
             kdig +timeout=1 +retry=0 @127.0.0.1 -p "$1" "$2" A 2>/dev/null \
                 | grep -q 'status: NOERROR' && return 0
         else
-            answer=$(kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$1" "$2" A 2>/dev/null)
+            # `|| true`: under `set -e` a failed kdig (the server is not up yet) in an
+            # assignment would end the script.
+            answer=$(kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$1" "$2" A 2>/dev/null || true)
             [ -n "$answer" ] && return 0
         fi
         sleep 0.1

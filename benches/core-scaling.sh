@@ -11,7 +11,7 @@
 # Environment: SERVER_CPUS (default: 0-(W-1) for W workers), CLIENT_CPUS (default: the
 # CPUs after the server's, or the last CPU when there are none left, in which case the
 # client shares a core with the server and qps is limited by it: read qps/core then),
-# CLIENT_THREADS (default 2), PORT (15375). Needs: dnsperf, kdig, python3, taskset; a
+# CLIENT_THREADS (default 2), PORT (15375), SERVICES (10000). Needs: dnsperf, kdig, python3, taskset; a
 # release build of clusterdns (built here if missing). Only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,11 +20,12 @@ shift || true
 WORKERS=("$@")
 [ ${#WORKERS[@]} -gt 0 ] || WORKERS=(1 2)
 PORT=${PORT:-15375}
+SERVICES=${SERVICES:-10000}
 CLIENT_THREADS=${CLIENT_THREADS:-2}
 cpus=$(nproc)
 
 . benches/common.sh
-python3 benches/cluster-zone.py generate "$work" --services 10000 \
+python3 benches/cluster-zone.py generate "$work" --services "$SERVICES" \
     --headless-fraction 0.1 --endpoints 5 >/dev/null
 cat > "$work/Corefile" <<CF
 cluster.local:$PORT {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clusterdns_api::metrics::Label;
-use clusterdns_api::{ConfigError, HttpRoute, Plugin, Readiness, SetupCtx, Token};
+use clusterdns_api::{ConfigError, HttpRoute, Plugin, Readiness, ReloadSchedule, SetupCtx, Token};
 use hickory_proto::rr::Name;
 
 use crate::config::parse_key;
@@ -30,6 +30,17 @@ pub struct ListenerPlan {
     pub label: String,
     /// The blocks it serves.
     pub routes: Arc<Routes>,
+    /// The server block key that asks for it, to name in errors.
+    pub key: Token,
+}
+
+/// One HTTP route and the directive that asks for it (named when its address cannot be
+/// bound).
+pub struct PlannedRoute {
+    /// The route.
+    pub route: HttpRoute,
+    /// The directive's name token (`health`, `ready`, `prometheus`).
+    pub directive: Token,
 }
 
 /// Everything a Corefile asks the server to run.
@@ -37,13 +48,13 @@ pub struct Plan {
     /// DNS listeners.
     pub listeners: Vec<ListenerPlan>,
     /// HTTP endpoints.
-    pub http_routes: Vec<HttpRoute>,
+    pub http_routes: Vec<PlannedRoute>,
     /// Lameduck delay on SIGTERM (the longest any block asks for).
     pub lameduck: Option<Duration>,
     /// Every chain plugin, for readiness.
     pub plugins: Vec<Arc<dyn Plugin>>,
     /// Corefile check interval and jitter (`reload`).
-    pub reload: Option<(Duration, Duration)>,
+    pub reload: Option<ReloadSchedule>,
 }
 
 /// A block after its plugins were built, before grouping into listeners.
@@ -53,10 +64,26 @@ struct BuiltBlock {
     names: Vec<&'static str>,
     bind: Vec<IpAddr>,
     metrics: bool,
+    udp_payload: u16,
 }
 
 /// Builds every plugin of every block and groups the blocks into listeners. All errors
 /// are returned, not only the first.
+/// Parses Corefile `text`, named `conf` in errors (its relative paths read from
+/// `conf`'s directory), and plans it: what `--check`, a start, a reload and the inline
+/// server all do first.
+pub fn plan_text(
+    text: &str,
+    conf: &Path,
+    default_port: u16,
+    readiness: &Arc<Readiness>,
+) -> Result<Plan, Vec<ConfigError>> {
+    let base_dir = conf.parent().unwrap_or(Path::new("."));
+    let blocks = crate::corefile::parse_str(text, &conf.to_string_lossy(), base_dir)
+        .map_err(|error| vec![error])?;
+    plan(&blocks, conf, default_port, readiness)
+}
+
 pub fn plan(
     blocks: &[ServerBlock],
     corefile: &Path,
@@ -88,13 +115,25 @@ pub fn plan(
         let zones: Vec<Name> = by_port.values().flatten().map(|(z, _)| z.clone()).collect();
         let port = by_port.keys().next().copied().unwrap_or(default_port);
         let mut ctx = SetupCtx::new(zones, port, base_dir.clone(), readiness.clone());
-        match build_chain(&block.directives, &mut ctx) {
+        let mut origins = Vec::new();
+        match build_chain(&block.directives, &mut ctx, &mut origins) {
             Ok(chain) => {
-                let names = chain.iter().map(|(name, _)| *name).collect();
-                let block_chain: Vec<Arc<dyn Plugin>> =
-                    chain.into_iter().map(|(_, plugin)| plugin).collect();
+                let mut names: Vec<&'static str> =
+                    chain.iter().map(|plugin| plugin.name()).collect();
+                // `prometheus` adds nothing to the chain here (the server records the
+                // per-query metrics), but in CoreDNS it is a handler of the chain, and
+                // dashboards count it among the enabled plugins.
+                if ctx.metrics {
+                    names.push("prometheus");
+                }
+                let block_chain: Vec<Arc<dyn Plugin>> = chain;
                 plugins.extend(block_chain.iter().cloned());
-                http_routes.append(&mut ctx.http_routes);
+                http_routes.extend(
+                    ctx.http_routes
+                        .drain(..)
+                        .zip(origins)
+                        .map(|(route, directive)| PlannedRoute { route, directive }),
+                );
                 lameduck = lameduck.max(ctx.lameduck);
                 reload = reload.or(ctx.reload);
                 built.push(BuiltBlock {
@@ -103,6 +142,7 @@ pub fn plan(
                     names,
                     bind: ctx.bind.clone(),
                     metrics: ctx.metrics,
+                    udp_payload: ctx.bufsize.unwrap_or(clusterdns_api::wire::MAX_UDP_PAYLOAD),
                 });
             }
             Err(mut block_errors) => errors.append(&mut block_errors),
@@ -126,7 +166,7 @@ pub fn plan(
 /// on the same listener.
 fn group_listeners(built: Vec<BuiltBlock>, errors: &mut Vec<ConfigError>) -> Vec<ListenerPlan> {
     type GroupKey = (u16, Vec<IpAddr>);
-    let mut groups: BTreeMap<GroupKey, Vec<Arc<Block>>> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, (Vec<Arc<Block>>, Token)> = BTreeMap::new();
     let mut seen: BTreeMap<(GroupKey, Name), ()> = BTreeMap::new();
     for block in built {
         let mut bind = block.bind.clone();
@@ -151,15 +191,23 @@ fn group_listeners(built: Vec<BuiltBlock>, errors: &mut Vec<ConfigError>) -> Vec
                     );
                 }
             }
-            groups.entry(group).or_default().push(Arc::new(Block {
-                zones: zones.iter().map(|(z, _)| z.clone()).collect(),
-                chain: block.block_chain.clone(),
-                metrics: block.metrics,
-            }));
+            let Some((_, first_key)) = zones.first() else {
+                continue;
+            };
+            groups
+                .entry(group)
+                .or_insert_with(|| (Vec::new(), first_key.clone()))
+                .0
+                .push(Arc::new(Block {
+                    zones: zones.iter().map(|(z, _)| z.clone()).collect(),
+                    chain: block.block_chain.clone(),
+                    metrics: block.metrics,
+                    udp_payload: block.udp_payload,
+                }));
         }
     }
     let mut listeners = Vec::new();
-    for ((port, bind), blocks) in groups {
+    for ((port, bind), (blocks, key)) in groups {
         let routes = Arc::new(Routes::new(&blocks));
         let label = server_label(&bind, port);
         if bind.is_empty() {
@@ -168,6 +216,7 @@ fn group_listeners(built: Vec<BuiltBlock>, errors: &mut Vec<ConfigError>) -> Vec
                 port,
                 label,
                 routes,
+                key,
             });
         } else {
             for ip in bind {
@@ -176,6 +225,7 @@ fn group_listeners(built: Vec<BuiltBlock>, errors: &mut Vec<ConfigError>) -> Vec
                     port,
                     label: label.clone(),
                     routes: routes.clone(),
+                    key: key.clone(),
                 });
             }
         }

@@ -1,8 +1,6 @@
 //! Server block keys (`[dns://]zone[:port]`) and how blocks share listeners.
 
-use std::net::IpAddr;
-
-use clusterdns_api::zone::parse_zone;
+use clusterdns_api::zone::{parse_zone, reverse_zones};
 use clusterdns_api::{ConfigError, Token};
 use hickory_proto::rr::Name;
 
@@ -31,7 +29,12 @@ pub fn parse_key(token: &Token, default_port: u16) -> Result<Key, ConfigError> {
     };
     let (zone_text, port) = split_port(token, rest, default_port)?;
     let zones = if zone_text.contains('/') {
-        reverse_zones(token, zone_text)?
+        reverse_zones(zone_text).ok_or_else(|| {
+            token.error(format!(
+                "server block key {:?}: expected a CIDR such as 10.0.0.0/24",
+                token.text
+            ))
+        })?
     } else {
         let zone_token = Token {
             text: if zone_text.is_empty() {
@@ -66,72 +69,6 @@ fn split_port<'a>(
         }
         _ => Ok((text, default_port)),
     }
-}
-
-/// The reverse zones (`in-addr.arpa.` / `ip6.arpa.`) of a CIDR. A prefix that is not a
-/// multiple of 8 (IPv4) or 4 (IPv6) bits becomes every zone one boundary further down,
-/// as CoreDNS does: `10.0.0.0/23` is `0.0.10.in-addr.arpa.` and `1.0.10.in-addr.arpa.`.
-fn reverse_zones(token: &Token, cidr: &str) -> Result<Vec<Name>, ConfigError> {
-    let bad = || {
-        token.error(format!(
-            "server block key {:?}: expected a CIDR such as 10.0.0.0/24",
-            token.text
-        ))
-    };
-    let (addr, prefix) = cidr.split_once('/').ok_or_else(bad)?;
-    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-    let prefix: u32 = prefix.parse().map_err(|_| bad())?;
-    let (bits_per_label, total_bits, digits) = match addr {
-        IpAddr::V4(v4) => (
-            8,
-            32,
-            v4.octets()
-                .iter()
-                .map(|o| u32::from(*o))
-                .collect::<Vec<_>>(),
-        ),
-        IpAddr::V6(v6) => (
-            4,
-            128,
-            v6.octets()
-                .iter()
-                .flat_map(|o| [u32::from(o >> 4), u32::from(o & 0xf)])
-                .collect(),
-        ),
-    };
-    if prefix > total_bits {
-        return Err(bad());
-    }
-    let labels = prefix.div_ceil(bits_per_label) as usize;
-    let spare_bits = labels as u32 * bits_per_label - prefix;
-    let count = 1u32 << spare_bits;
-    let suffix = if bits_per_label == 8 {
-        "in-addr.arpa."
-    } else {
-        "ip6.arpa."
-    };
-    let mut zones = Vec::with_capacity(count as usize);
-    for variant in 0..count {
-        let mut parts: Vec<String> = Vec::with_capacity(labels);
-        for (i, digit) in digits.iter().take(labels).enumerate() {
-            let digit = if i + 1 == labels {
-                let mask = (1u32 << spare_bits) - 1;
-                (digit & !mask) | variant
-            } else {
-                *digit
-            };
-            parts.push(if bits_per_label == 8 {
-                digit.to_string()
-            } else {
-                format!("{digit:x}")
-            });
-        }
-        parts.reverse();
-        parts.push(suffix.trim_end_matches('.').to_owned());
-        let text = format!("{}.", parts.join("."));
-        zones.push(Name::from_ascii(&text).map_err(|_| bad())?);
-    }
-    Ok(zones)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use clusterdns_api::metrics::Label;
 use clusterdns_api::{ConfigError, Plugin, Protocol, Readiness};
 
 use crate::server::{ListenerState, RequestPath, answer_inline};
-use crate::{assemble, corefile, join_errors};
+use crate::{assemble, join_errors};
 
 /// Why an [`InlineServer`] could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +45,7 @@ impl InlineServer {
     /// them, and waits up to `ready_within` until all are ready. Plugins that run
     /// tasks need a tokio runtime entered on this thread.
     pub fn start(corefile: &str, dir: &Path, ready_within: Duration) -> Result<Self, InlineError> {
-        let blocks = corefile::parse_str(corefile, "Corefile", dir)
-            .map_err(|error| InlineError::Config(vec![error]))?;
-        let plan = assemble::plan(&blocks, &dir.join("Corefile"), 53, &Readiness::new())
+        let plan = assemble::plan_text(corefile, &dir.join("Corefile"), 53, &Readiness::new())
             .map_err(InlineError::Config)?;
         let listener = plan
             .listeners

@@ -12,11 +12,13 @@
 //! - `metrics`: CoreDNS's per-query metrics;
 //! - [`inline`]: the request path without sockets, for benchmarks and fuzzing.
 //!
-//! [`Server`] is what `main` runs and what tests start on port 0.
+//! [`Server`] is what `main` runs and what tests start on port 0. `ARCHITECTURE.md`
+//! follows a query through both request paths and says where each decision lives.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod assemble;
 pub mod config;
+mod connections;
 pub mod corefile;
 mod http;
 pub mod inline;
@@ -32,7 +34,8 @@ use std::time::Duration;
 
 use clusterdns_api::{ConfigError, Readiness};
 
-use crate::http::{HttpError, HttpServers};
+use crate::assemble::Plan;
+use crate::http::{HttpError, HttpServers, NewListeners, Retired};
 use tokio_util::sync::CancellationToken;
 
 use crate::server::{DnsListener, ListenError, ListenerOptions};
@@ -66,8 +69,14 @@ pub enum StartError {
     #[error("{}", join_errors(.0))]
     Config(Vec<ConfigError>),
     /// A DNS listener could not bind.
-    #[error(transparent)]
-    Listen(#[from] ListenError),
+    #[error("{at}: {source}")]
+    Listen {
+        /// `file:line:column` of the server block key that asks for it.
+        at: String,
+        /// Why.
+        #[source]
+        source: ListenError,
+    },
     /// An HTTP endpoint could not bind.
     #[error(transparent)]
     Http(#[from] HttpError),
@@ -90,10 +99,7 @@ pub fn check(conf: &Path, dns_port: u16) -> Result<(), Vec<ConfigError>> {
 /// [`check`] of Corefile text already in memory, named `conf` in errors, its relative
 /// paths resolved from `conf`'s directory.
 pub fn check_text(text: &str, conf: &Path, dns_port: u16) -> Result<(), Vec<ConfigError>> {
-    let base_dir = conf.parent().unwrap_or(Path::new(""));
-    let blocks =
-        corefile::parse_str(text, &conf.display().to_string(), base_dir).map_err(|e| vec![e])?;
-    assemble::plan(&blocks, conf, dns_port, &Readiness::new()).map(|_| ())
+    assemble::plan_text(text, conf, dns_port, &Readiness::new()).map(|_| ())
 }
 
 /// A running server.
@@ -107,16 +113,17 @@ pub(crate) struct Shared {
     options: Options,
     readiness: Arc<Readiness>,
     running: tokio::sync::Mutex<Running>,
-    view: parking_lot::RwLock<View>,
+    bound: parking_lot::RwLock<BoundAddrs>,
+    /// Reloads that failed (also counted, process-wide, in `coredns_reload_failed_total`).
+    failed_reloads: std::sync::atomic::AtomicU64,
 }
 
 /// The listeners and HTTP servers in service, and the configuration they came from.
 struct Running {
     listeners: Vec<(ListenerKey, DnsListener)>,
-    http: Option<HttpServers>,
-    http_routes: Vec<(String, &'static str)>,
+    http: HttpServers,
     lameduck: Option<Duration>,
-    reload: Option<(Duration, Duration)>,
+    reload: Option<clusterdns_api::ReloadSchedule>,
     digest: String,
 }
 
@@ -125,7 +132,7 @@ type ListenerKey = (Option<std::net::IpAddr>, u16);
 
 /// Bound addresses, readable without waiting for a reload to finish.
 #[derive(Default)]
-struct View {
+struct BoundAddrs {
     udp: Vec<SocketAddr>,
     tcp: Vec<SocketAddr>,
     http: Vec<(&'static str, SocketAddr)>,
@@ -141,13 +148,13 @@ impl Server {
             readiness,
             running: tokio::sync::Mutex::new(Running {
                 listeners: Vec::new(),
-                http: None,
-                http_routes: Vec::new(),
+                http: HttpServers::default(),
                 lameduck: None,
                 reload: None,
                 digest: String::new(),
             }),
-            view: parking_lot::RwLock::new(View::default()),
+            bound: parking_lot::RwLock::new(BoundAddrs::default()),
+            failed_reloads: std::sync::atomic::AtomicU64::new(0),
         });
         let text = reload::read_corefile(&options.conf).map_err(|e| StartError::Config(vec![e]))?;
         shared.load(&text).await?;
@@ -163,23 +170,31 @@ impl Server {
 
     /// The UDP addresses the server answers on.
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.view.read().udp.clone()
+        self.shared.bound.read().udp.clone()
     }
 
     /// The TCP addresses the server answers on.
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
-        self.shared.view.read().tcp.clone()
+        self.shared.bound.read().tcp.clone()
     }
 
     /// Where `path` (`/health`, `/ready`, `/metrics`) is served, if it is.
     pub fn http_addr(&self, path: &str) -> Option<SocketAddr> {
         self.shared
-            .view
+            .bound
             .read()
             .http
             .iter()
             .find(|(p, _)| *p == path)
             .map(|(_, addr)| *addr)
+    }
+
+    /// How many times a changed Corefile could not be put in service (and the running
+    /// configuration was kept).
+    pub fn failed_reloads(&self) -> u64 {
+        self.shared
+            .failed_reloads
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The process's readiness state.
@@ -204,29 +219,70 @@ impl Server {
         for (_, listener) in running.listeners.drain(..) {
             listener.stop().await;
         }
-        if let Some(http) = running.http.take() {
-            http.stop().await;
+        std::mem::take(&mut running.http).stop().await;
+    }
+}
+
+/// What a reload opened before it changes anything in service: the DNS listeners and
+/// HTTP sockets the new configuration has and the running one does not.
+struct Opened {
+    listeners: Vec<(ListenerKey, DnsListener)>,
+    http: NewListeners,
+}
+
+/// Stops DNS listeners a failed reload opened (the HTTP sockets it bound close when
+/// dropped).
+async fn close_listeners(listeners: Vec<(ListenerKey, DnsListener)>) {
+    for (_, listener) in listeners {
+        listener.stop().await;
+    }
+}
+
+/// What a reload took out of service, to stop once the new configuration serves.
+struct Released {
+    listeners: Vec<DnsListener>,
+    http: Retired,
+}
+
+impl Released {
+    async fn stop(self) {
+        for listener in self.listeners {
+            listener.stop().await;
         }
+        self.http.stop().await;
     }
 }
 
 impl Shared {
-    /// Builds the configuration in `text` and puts it in service. On any error the
-    /// configuration in service is left as it was (apart from new listeners opened and
-    /// closed again).
+    /// Builds the configuration in `text` and puts it in service, all or nothing: every
+    /// listener (DNS and HTTP) it needs is opened before anything in service changes,
+    /// and on any error the running configuration keeps every listener it has.
     pub(crate) async fn load(&self, text: &str) -> Result<(), StartError> {
-        let conf = &self.options.conf;
-        let file = conf.to_string_lossy();
-        let base_dir = conf.parent().unwrap_or(Path::new("."));
-        let blocks =
-            corefile::parse_str(text, &file, base_dir).map_err(|e| StartError::Config(vec![e]))?;
-        let plan = assemble::plan(&blocks, conf, self.options.dns_port, &self.readiness)
-            .map_err(StartError::Config)?;
+        let plan = self.plan(text)?;
         let mut running = self.running.lock().await;
-        let runtime = tokio::runtime::Handle::current();
+        let opened = self.open(&running, &plan).await?;
+        let released = self.commit(&mut running, plan, opened, text);
+        drop(running);
+        released.stop().await;
+        Ok(())
+    }
 
-        // Open the listeners that are new; keep the others.
-        let mut opened: Vec<(ListenerKey, DnsListener)> = Vec::new();
+    /// Step 1: parses `text` and builds every plugin; no socket is touched.
+    fn plan(&self, text: &str) -> Result<Plan, StartError> {
+        assemble::plan_text(
+            text,
+            &self.options.conf,
+            self.options.dns_port,
+            &self.readiness,
+        )
+        .map_err(StartError::Config)
+    }
+
+    /// Step 2: opens the DNS listeners and binds the HTTP addresses that `plan` has
+    /// and `running` does not. On error, closes what it opened; `running` is untouched.
+    async fn open(&self, running: &Running, plan: &Plan) -> Result<Opened, StartError> {
+        let runtime = tokio::runtime::Handle::current();
+        let mut listeners: Vec<(ListenerKey, DnsListener)> = Vec::new();
         for listener in &plan.listeners {
             let key = (listener.ip, listener.port);
             if running.listeners.iter().any(|(k, _)| *k == key) {
@@ -242,46 +298,31 @@ impl Shared {
             ) {
                 Ok(started) => {
                     tracing::info!(udp = %started.udp_addr(), tcp = %started.tcp_addr(), "listening");
-                    opened.push((key, started));
+                    listeners.push((key, started));
                 }
-                Err(error) => {
-                    for (_, listener) in opened {
-                        listener.stop().await;
-                    }
-                    return Err(error.into());
-                }
-            }
-        }
-
-        // HTTP servers are kept when their addresses and paths are the same (their
-        // handlers read process-wide state); otherwise they are replaced.
-        let mut routes: Vec<(String, &'static str)> = plan
-            .http_routes
-            .iter()
-            .map(|r| (r.addr.clone(), r.path))
-            .collect();
-        routes.sort();
-        routes.dedup();
-        if routes != running.http_routes || running.http.is_none() {
-            if let Some(old) = running.http.take() {
-                old.stop().await;
-            }
-            match HttpServers::start(&plan.http_routes).await {
-                Ok(http) => {
-                    running.http = Some(http);
-                    running.http_routes = routes;
-                }
-                Err(error) => {
-                    for (_, listener) in opened {
-                        listener.stop().await;
-                    }
-                    return Err(error.into());
+                Err(source) => {
+                    close_listeners(listeners).await;
+                    let key = &listener.key;
+                    return Err(StartError::Listen {
+                        at: format!("{}:{}:{}", key.file, key.line, key.column),
+                        source,
+                    });
                 }
             }
         }
+        match running.http.bind_new(&plan.http_routes) {
+            Ok(http) => Ok(Opened { listeners, http }),
+            Err(error) => {
+                close_listeners(listeners).await;
+                Err(error.into())
+            }
+        }
+    }
 
-        // Commit: swap the chains of kept listeners, close the ones that are gone.
-        let mut closed = Vec::new();
+    /// Step 3, which cannot fail: puts `plan` in service on the kept and opened
+    /// listeners, and returns the listeners it no longer needs (still running).
+    fn commit(&self, running: &mut Running, plan: Plan, opened: Opened, text: &str) -> Released {
+        let mut released = Vec::new();
         let mut kept = Vec::new();
         for (key, listener) in running.listeners.drain(..) {
             match plan.listeners.iter().find(|l| (l.ip, l.port) == key) {
@@ -289,11 +330,12 @@ impl Shared {
                     listener.swap_routes(new.routes.clone());
                     kept.push((key, listener));
                 }
-                None => closed.push(listener),
+                None => released.push(listener),
             }
         }
-        kept.append(&mut opened);
+        kept.extend(opened.listeners);
         running.listeners = kept;
+        let retired = running.http.commit(&plan.http_routes, opened.http);
         running.lameduck = plan.lameduck;
         running.reload = plan.reload;
         running.digest = reload::digest(text);
@@ -308,7 +350,7 @@ impl Shared {
                 }
             }
         }
-        *self.view.write() = View {
+        *self.bound.write() = BoundAddrs {
             udp: running
                 .listeners
                 .iter()
@@ -319,16 +361,11 @@ impl Shared {
                 .iter()
                 .map(|(_, l)| l.tcp_addr())
                 .collect(),
-            http: running
-                .http
-                .as_ref()
-                .map(HttpServers::bound)
-                .unwrap_or_default(),
+            http: running.http.bound(),
         };
-        drop(running);
-        for listener in closed {
-            listener.stop().await;
+        Released {
+            listeners: released,
+            http: retired,
         }
-        Ok(())
     }
 }

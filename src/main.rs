@@ -133,10 +133,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log filter when `RUST_LOG` is not set: INFO, without the Kubernetes client's
+/// and its HTTP stack's own per-request lines (the kubernetes plugin logs each API
+/// outage once, with a summary every 30 s and one line when it ends).
+const DEFAULT_LOG_FILTER: &str = "info,kube_client=off,kube_runtime=off,hyper=off,hyper_util=off";
+
 fn serve(conf: PathBuf, port: u16, udp_workers: Option<usize>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // An empty RUST_LOG (as some environments export it) counts as unset.
+            std::env::var("RUST_LOG")
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+                .and_then(|value| EnvFilter::try_new(value).ok())
+                .unwrap_or_else(|| EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())

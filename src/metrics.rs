@@ -26,12 +26,13 @@ struct RequestLabels {
     r#type: &'static str,
 }
 
+/// No `type` label: CoreDNS dropped it in 1.8.4 (it split the latency alert per query
+/// type and multiplied the series).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DurationLabels {
     server: Label,
     zone: Label,
     view: &'static str,
-    r#type: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -170,6 +171,10 @@ pub struct QueryRecord<'a> {
     pub duration: Duration,
 }
 
+/// The `zone` label of queries no block serves (answered REFUSED), as CoreDNS counts
+/// them.
+pub static DROPPED_ZONE: LazyLock<Label> = LazyLock::new(|| Label::from("dropped"));
+
 /// The metric handles one kind of query updates, found once per worker thread.
 ///
 /// Finding a labelled series in a `Family` hashes every label (the server and zone
@@ -287,7 +292,6 @@ impl DnsMetrics {
                 server: server.clone(),
                 zone: zone.clone(),
                 view: "",
-                r#type: key.qtype,
             }),
             request_size: self.request_size.get_or_create_owned(&size),
             response_size: self.response_size.get_or_create_owned(&size),

@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
+use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx, Token};
 
 /// Builds a plugin from its directive. `Ok(None)` for directives that only configure
 /// the server (listen addresses, HTTP endpoints) and take no part in answering.
 pub type SetupFn = fn(&Directive, &mut SetupCtx) -> Result<Option<Arc<dyn Plugin>>, ConfigError>;
 
-/// A built chain: each plugin with its directive name.
-pub type Chain = Vec<(&'static str, Arc<dyn Plugin>)>;
+/// A built chain, in execution order; each plugin's `name()` is its directive.
+pub type Chain = Vec<Arc<dyn Plugin>>;
 
 /// A directive the Corefile may use.
 pub struct Entry {
@@ -51,6 +51,11 @@ const fn many(name: &'static str, setup: SetupFn) -> Entry {
 }
 
 /// Every directive, in execution order (CoreDNS's `plugin.cfg`).
+///
+/// One dependency between plugins rests on this order and nothing else: `loadbalance`
+/// must run before the plugins that answer on the wire path in shuffled order
+/// (`cache`, `kubernetes`), because it asks for the order there through
+/// `WireQuery::set_order` before they are offered the query. A test holds it.
 pub static PLUGINS: &[Entry] = &[
     missing("metadata"),
     missing("geoip"),
@@ -61,7 +66,7 @@ pub static PLUGINS: &[Entry] = &[
     missing("multisocket"),
     once("reload", clusterdns_reload::setup),
     missing("nsid"),
-    missing("bufsize"),
+    once("bufsize", clusterdns_bufsize::setup),
     many("bind", clusterdns_bind::setup),
     missing("debug"),
     missing("trace"),
@@ -76,7 +81,7 @@ pub static PLUGINS: &[Entry] = &[
     missing("local"),
     missing("dns64"),
     missing("any"),
-    missing("chaos"),
+    once("chaos", clusterdns_chaos::setup),
     once("loadbalance", clusterdns_loadbalance::setup),
     missing("tsig"),
     missing("rewrite"),
@@ -115,10 +120,13 @@ pub fn compiled_in() -> impl Iterator<Item = &'static str> {
 }
 
 /// Builds the chain of one server block. Every directive is checked, so that all
-/// errors of the block are reported at once, not only the first.
+/// errors of the block are reported at once, not only the first. `route_origins` gets,
+/// for each HTTP route a directive adds to `ctx.http_routes`, that directive's name
+/// token (so that a route whose address cannot be bound is reported at its line).
 pub fn build_chain(
     directives: &[Directive],
     ctx: &mut SetupCtx,
+    route_origins: &mut Vec<Token>,
 ) -> Result<Chain, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut ordered: Vec<(usize, usize)> = Vec::with_capacity(directives.len());
@@ -151,8 +159,11 @@ pub fn build_chain(
             )));
             continue;
         };
-        match setup(directive, ctx) {
-            Ok(Some(plugin)) => chain.push((entry.name, plugin)),
+        let result = setup(directive, ctx);
+        let added = ctx.http_routes.len().saturating_sub(route_origins.len());
+        route_origins.extend(std::iter::repeat_n(directive.name.clone(), added));
+        match result {
+            Ok(Some(plugin)) => chain.push(plugin),
             Ok(None) => {}
             Err(error) => errors.push(error),
         }
@@ -161,5 +172,53 @@ pub fn build_chain(
         Ok(chain)
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(name: &str) -> usize {
+        PLUGINS
+            .iter()
+            .position(|e| e.name == name)
+            .unwrap_or_else(|| panic!("{name} is in the table"))
+    }
+
+    /// `loadbalance` sets the wire path's answer order before the plugins that honour it
+    /// are asked (see [`PLUGINS`]).
+    #[test]
+    fn loadbalance_runs_before_the_plugins_that_shuffle_for_it() {
+        for later in ["cache", "hosts", "kubernetes"] {
+            assert!(position("loadbalance") < position(later), "{later}");
+        }
+    }
+
+    #[test]
+    fn every_plugin_is_named_as_its_directive() {
+        let ctx = || {
+            SetupCtx::new(
+                vec![clusterdns_api::proto::rr::Name::root()],
+                53,
+                std::path::PathBuf::from("."),
+                clusterdns_api::Readiness::new(),
+            )
+        };
+        for name in ["cache", "errors", "loadbalance", "whoami", "loop", "log"] {
+            let directive = Directive {
+                name: clusterdns_api::Token::synthetic(name),
+                args: Vec::new(),
+                block: None,
+            };
+            let chain = build_chain(
+                std::slice::from_ref(&directive),
+                &mut ctx(),
+                &mut Vec::new(),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(chain.len(), 1, "{name}");
+            assert_eq!(chain[0].name(), name);
+        }
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! Every interval (plus jitter) the Corefile is read again; when its SHA-512 changed,
 //! the new configuration is built beside the running one and put in service by
-//! [`Shared::load`], which keeps the listeners that stay. A broken file keeps the old
-//! configuration, is logged with every error's position, and counts in
-//! `coredns_reload_failed_total`; the same broken content is not retried until the file
+//! [`Shared::load`], which keeps the listeners that stay. A reload is all or nothing: a
+//! broken file, or one naming an address that cannot be bound (a port in use, an
+//! address the host does not have), keeps the old configuration with every one of its
+//! DNS and HTTP listeners, is logged with the error's position, and counts in
+//! `coredns_reload_failed_total`; the same content is not retried until the file
 //! changes again.
 
 use std::path::Path;
@@ -83,7 +85,11 @@ pub(crate) async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
     loop {
         let (interval, jitter, current) = {
             let running = shared.running.lock().await;
-            let Some((interval, jitter)) = running.reload else {
+            let Some(clusterdns_api::ReloadSchedule {
+                every: interval,
+                jitter,
+            }) = running.reload
+            else {
                 return;
             };
             (interval, jitter, running.digest.clone())
@@ -111,9 +117,12 @@ pub(crate) async fn watch(shared: Arc<Shared>, stop: CancellationToken) {
             }
             Err(error) => {
                 METRICS.failed.inc();
+                shared
+                    .failed_reloads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 failed_digest = Some(digest);
                 tracing::error!(
-                    "reload: the new Corefile is not valid, keeping the running configuration:\n{error}"
+                    "reload: cannot put the new Corefile in service, keeping the running configuration and all of its listeners:\n{error}"
                 );
             }
         }

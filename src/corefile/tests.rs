@@ -6,31 +6,8 @@ use clusterdns_api::{Directive, Token};
 use super::parser::substitute_env;
 use super::*;
 
-const KUBEADM: &str = "\
-.:53 {
-    errors
-    health {
-       lameduck 5s
-    }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf {
-       max_concurrent 1000
-    }
-    cache 30 {
-       disable success cluster.local
-       disable denial cluster.local
-    }
-    loop
-    reload
-    loadbalance
-}
-";
+/// kubeadm's Corefile, unchanged.
+const KUBEADM: &str = include_str!("../../deploy/examples/kubeadm.Corefile");
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -145,6 +122,30 @@ impl Drop for TempDir {
 
 // ---------------------------------------------------------------------------------------
 // Well-formed Corefiles
+
+/// `Corefile.example` is kubeadm's Corefile with comments: the same directives.
+#[test]
+fn the_example_is_kubeadms_corefile() {
+    let strip = |blocks: Vec<ServerBlock>| -> Vec<(Vec<String>, Vec<String>)> {
+        fn lines(directives: &[Directive], out: &mut Vec<String>) {
+            for d in directives {
+                let args: Vec<&str> = d.args.iter().map(|a| a.text.as_str()).collect();
+                out.push(format!("{} {}", d.name.text, args.join(" ")));
+                lines(d.block_lines(), out);
+            }
+        }
+        blocks
+            .into_iter()
+            .map(|b| {
+                let mut out = Vec::new();
+                lines(&b.directives, &mut out);
+                (texts(&b.keys).iter().map(|k| k.to_string()).collect(), out)
+            })
+            .collect()
+    };
+    let example = include_str!("../../Corefile.example");
+    assert_eq!(strip(parse(example)), strip(parse(KUBEADM)));
+}
 
 #[test]
 fn kubeadm_corefile() {

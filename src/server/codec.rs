@@ -6,16 +6,12 @@
 //! what does not decode, NOTIMP for opcodes other than QUERY, BADVERS for EDNS versions
 //! above 0. Nothing in here panics on input.
 
+use clusterdns_api::wire::policy::{self, ANSWER_OPT_LEN, AnswerOpt, reply_metadata};
 use hickory_proto::op::{
     Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
-
-/// The largest UDP answer we send, whatever the client offers (DNS Flag Day 2020).
-pub const MAX_UDP_PAYLOAD: u16 = 1232;
-/// The UDP answer size without EDNS (RFC 1035).
-pub const LEGACY_UDP_PAYLOAD: u16 = 512;
 
 /// A query that decoded well enough to be answered by the chain.
 #[derive(Debug)]
@@ -70,6 +66,24 @@ pub fn decode(packet: &[u8]) -> Decoded {
         })
     };
     let counts = header.counts;
+    if header.metadata.op_code != OpCode::Query {
+        // RFC 8490 §5.1 (and Knot, Unbound): an opcode we do not implement is NOTIMP,
+        // whatever the rest of the message holds, even no question at all. The question
+        // and OPT record are echoed when they can be read.
+        let (query, edns) = match counts.queries {
+            1 => match Query::read(&mut decoder) {
+                Ok(query) => {
+                    let edns = read_edns(&mut decoder, counts, header.metadata.op_code)
+                        .ok()
+                        .flatten();
+                    (Some(query), edns)
+                }
+                Err(_) => (None, None),
+            },
+            _ => (None, None),
+        };
+        return error(ResponseCode::NotImp, query, edns);
+    }
     if counts.queries != 1 {
         // RFC 9619: exactly one question.
         return error(ResponseCode::FormErr, None, None);
@@ -81,9 +95,6 @@ pub fn decode(packet: &[u8]) -> Decoded {
         Ok(edns) => edns,
         Err(()) => return error(ResponseCode::FormErr, Some(query), None),
     };
-    if header.metadata.op_code != OpCode::Query {
-        return error(ResponseCode::NotImp, Some(query), edns);
-    }
     if edns.as_ref().is_some_and(|e| e.version() > 0) {
         return error(ResponseCode::BADVERS, Some(query), edns);
     }
@@ -115,27 +126,20 @@ fn read_edns(
     Ok(edns)
 }
 
-/// The most bytes an answer to this request may take.
-pub fn max_answer_size(edns: Option<&Edns>, over_udp: bool) -> u16 {
-    if !over_udp {
-        return u16::MAX;
-    }
-    match edns {
-        None => LEGACY_UDP_PAYLOAD,
-        Some(edns) => edns
-            .max_payload()
-            .clamp(LEGACY_UDP_PAYLOAD, MAX_UDP_PAYLOAD),
-    }
+/// The most bytes an answer to this request may take ([`policy::max_answer_size`]),
+/// `server_payload` being the block's UDP payload size.
+pub fn max_answer_size(edns: Option<&Edns>, over_udp: bool, server_payload: u16) -> u16 {
+    policy::max_answer_size(edns.map(Edns::max_payload), over_udp, server_payload)
 }
 
-/// The OPT record we answer with: our own payload size, version 0, DO echoed, no options
-/// (unknown options and flags are not echoed, RFC 6891 §6.1.2).
-pub fn answer_edns(request: &Edns) -> Edns {
-    let mut edns = Edns::new();
-    edns.set_max_payload(MAX_UDP_PAYLOAD);
-    edns.set_version(0);
-    edns.set_dnssec_ok(request.flags().dnssec_ok);
-    edns
+/// The OPT record we answer a request's OPT record with ([`AnswerOpt`]), advertising
+/// `payload`.
+pub fn answer_edns(request: &Edns, payload: u16) -> Edns {
+    AnswerOpt {
+        payload,
+        dnssec_ok: request.flags().dnssec_ok,
+    }
+    .to_edns()
 }
 
 /// The parts of an answer, borrowed, ready to encode.
@@ -159,16 +163,23 @@ pub struct AnswerParts<'a> {
 /// When the answer or authority section does not fit, as many whole records as fit are
 /// kept, the rest of the message is dropped, and TC is set so the client retries over
 /// TCP. Additional records that do not fit are dropped without TC (RFC 2181 §9). The
-/// OPT record is always written: room for it is reserved before the sections.
-/// Returns the final rcode, or an error if not even the header and question fit
-/// (impossible for a question that arrived in a packet of at most `max_size` bytes).
+/// OPT record is always written: room for it is reserved before the sections. A TC
+/// bit the answer already has (a plugin's truncated upstream answer) is kept, so the
+/// client retries over TCP either way. The message ends exactly after its last whole
+/// record: nothing of a record that did not fit is left behind. Fails only if not even
+/// the header and question fit (impossible for a question that arrived in a packet of
+/// at most `max_size` bytes).
 pub fn encode(
     parts: &AnswerParts<'_>,
     max_size: u16,
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     buf.clear();
-    let opt_size: u16 = if parts.edns.is_some() { 11 } else { 0 };
+    let opt_size: u16 = if parts.edns.is_some() {
+        ANSWER_OPT_LEN
+    } else {
+        0
+    };
     let mut encoder = BinEncoder::new(buf);
     encoder.set_max_size(max_size.saturating_sub(opt_size));
     let place = encoder.place::<Header>()?;
@@ -179,7 +190,6 @@ pub fn encode(
     }
     let mut metadata = parts.metadata;
     metadata.message_type = MessageType::Response;
-    metadata.truncation = false;
     let (answers, complete) = emit_records(&mut encoder, parts.answers)?;
     counts.answers = answers;
     if complete {
@@ -201,6 +211,9 @@ pub fn encode(
         counts.additionals += 1;
     }
     place.replace(&mut encoder, Header { metadata, counts })?;
+    // A record that did not fit was rolled back, but its bytes stay in the buffer past
+    // the end of the message unless cut off here.
+    encoder.trim();
     Ok(())
 }
 
@@ -231,19 +244,40 @@ pub fn encode_error(
     over_udp: bool,
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let mut metadata = Metadata::response_from_request(&reply.metadata);
-    metadata.response_code = reply.rcode;
-    let edns = reply.edns.as_ref().map(answer_edns);
+    let payload = policy::MAX_UDP_PAYLOAD;
+    let edns = reply.edns.as_ref().map(|edns| answer_edns(edns, payload));
+    encode_rcode(
+        &reply.metadata,
+        reply.query.as_ref(),
+        edns.as_ref(),
+        reply.rcode,
+        max_answer_size(reply.edns.as_ref(), over_udp, payload),
+        buf,
+    )
+}
+
+/// Encodes an answer with no records: the header the server's policy gives an answer
+/// to `request` with `rcode` ([`reply_metadata`]), the question, and `answer_edns`.
+/// Every answer the server writes by itself (errors, a failed or panicked chain) is
+/// this one.
+pub fn encode_rcode(
+    request: &Metadata,
+    query: Option<&Query>,
+    answer_edns: Option<&Edns>,
+    rcode: ResponseCode,
+    max_size: u16,
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     encode(
         &AnswerParts {
-            metadata,
-            query: reply.query.as_ref(),
+            metadata: reply_metadata(request, rcode),
+            query,
             answers: &[],
             authorities: &[],
             additionals: &[],
-            edns: edns.as_ref(),
+            edns: answer_edns,
         },
-        max_answer_size(reply.edns.as_ref(), over_udp),
+        max_size,
         buf,
     )
 }

@@ -13,13 +13,13 @@ use arc_swap::ArcSwap;
 use clusterdns_api::metrics::Label;
 use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{Ctx, Next, PluginError, Protocol, Response};
-use hickory_proto::op::{Edns, MessageType, Metadata, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::op::{Edns, Metadata, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, RecordType};
 use pin_project_lite::pin_project;
 
 use super::codec::{self, AnswerParts, Decoded, ErrorReply};
 use super::routes::{Block, Routes};
-use crate::metrics::{DNS_METRICS, QueryRecord};
+use crate::metrics::{DNS_METRICS, DROPPED_ZONE, QueryRecord};
 
 /// What every connection and worker of one listener shares.
 pub struct ListenerState {
@@ -46,7 +46,11 @@ pub enum Prepared {
 }
 
 /// What the answer needs from the request, kept outside the chain future: it is still
-/// there when a plugin panics, so the SERVFAIL reply needs no pre-made copy.
+/// there when a plugin panics, so the SERVFAIL reply needs no pre-made copy. The chain
+/// owns the [`Ctx`] (a plugin may change it on the way), so the few of its fields that
+/// encoding and the metrics need are kept here too: the header and question (for a
+/// SERVFAIL after a panic), and what [`Accounting`] records. What `Ctx` lacks: the
+/// block (whether it records metrics), the answer's OPT record and its size limit.
 struct Request {
     block: Arc<Block>,
     zone: Label,
@@ -55,7 +59,7 @@ struct Request {
     /// The question as the client wrote it, echoed in the answer.
     question: Query,
     protocol: Protocol,
-    src: SocketAddr,
+    client: SocketAddr,
     start: Instant,
     request_size: usize,
     /// The OPT record to answer with, when the request had one.
@@ -63,6 +67,55 @@ struct Request {
     /// The largest answer the client accepts.
     max_size: u16,
     dnssec_ok: bool,
+}
+
+impl Request {
+    fn accounting(&self) -> Accounting<'_> {
+        Accounting {
+            server: &self.server,
+            zone: &self.zone,
+            protocol: self.protocol,
+            client: self.client,
+            qtype: self.question.query_type(),
+            dnssec_ok: self.dnssec_ok,
+            request_size: self.request_size,
+            start: self.start,
+        }
+    }
+}
+
+/// What the per-query metrics know of a query before it is answered. Both request
+/// paths fill one, borrowing what they have, and [`record`](Self::record) it once the
+/// answer is written, so both count the same way.
+struct Accounting<'a> {
+    server: &'a Label,
+    zone: &'a Label,
+    protocol: Protocol,
+    client: SocketAddr,
+    qtype: RecordType,
+    dnssec_ok: bool,
+    request_size: usize,
+    start: Instant,
+}
+
+impl Accounting<'_> {
+    /// Counts the answer: its rcode, the plugin that wrote it (empty when the server
+    /// did) and its size.
+    fn record(&self, rcode: ResponseCode, writer: &'static str, response_size: usize) {
+        DNS_METRICS.record(&QueryRecord {
+            server: self.server,
+            zone: self.zone,
+            proto: self.protocol.as_str(),
+            ipv6: self.client.is_ipv6(),
+            qtype: self.qtype,
+            dnssec_ok: self.dnssec_ok,
+            request_size: self.request_size,
+            response_size,
+            rcode,
+            plugin: writer,
+            duration: self.start.elapsed(),
+        });
+    }
 }
 
 /// A chain's result with what is needed to encode and count it.
@@ -76,24 +129,24 @@ pub struct Finished {
 pub fn prepare(
     state: &ListenerState,
     packet: &[u8],
-    src: SocketAddr,
+    client: SocketAddr,
     protocol: Protocol,
     buf: &mut Vec<u8>,
 ) -> Prepared {
     let start = Instant::now();
     if let Some(mut query) = WireQuery::parse(packet, protocol == Protocol::Udp)
-        && serve_wire(state, &mut query, src, protocol, start, buf)
+        && serve_wire(state, &mut query, client, protocol, start, buf)
     {
         return Prepared::Reply;
     }
-    prepare_ordinary(state, packet, src, protocol, start, buf)
+    prepare_ordinary(state, packet, client, protocol, start, buf)
 }
 
 /// [`prepare`] without the wire path: decode, route, and the chain's `serve`.
 pub fn prepare_ordinary(
     state: &ListenerState,
     packet: &[u8],
-    src: SocketAddr,
+    client: SocketAddr,
     protocol: Protocol,
     start: Instant,
     buf: &mut Vec<u8>,
@@ -113,30 +166,49 @@ pub fn prepare_ordinary(
         };
         error_reply(&reply, over_udp, buf)
     };
-    // Only class IN is served, and zone transfers are not offered.
-    if query.query.query_class() != DNSClass::IN
-        || matches!(
-            query.query.query_type(),
-            RecordType::AXFR | RecordType::IXFR
-        )
-    {
+    // Zone transfers are not offered.
+    if matches!(
+        query.query.query_type(),
+        RecordType::AXFR | RecordType::IXFR
+    ) {
         return refuse(query, buf);
     }
     let routes = state.routes.load();
     let Some(matched) = routes.find(query.query.name()) else {
-        return refuse(query, buf);
+        let accounting = Accounting {
+            server: &state.server,
+            zone: &DROPPED_ZONE,
+            protocol,
+            client: canonical(client),
+            qtype: query.query.query_type(),
+            dnssec_ok: query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+            request_size: packet.len(),
+            start,
+        };
+        let prepared = refuse(query, buf);
+        accounting.record(ResponseCode::Refused, "", buf.len());
+        return prepared;
     };
+    // Class IN is served; another class only by a block with a plugin for it (`chaos`).
+    let class = query.query.query_class();
+    if class != DNSClass::IN && !matched.block.chain.iter().any(|p| p.answers_class(class)) {
+        return refuse(query, buf);
+    }
     let block = matched.block.clone();
     let zone = matched.zone.clone();
     drop(routes);
-    let src = canonical(src);
-    let answer_edns = query.edns.as_ref().map(codec::answer_edns);
-    let max_size = codec::max_answer_size(query.edns.as_ref(), over_udp);
+    let client = canonical(client);
+    let payload = block.udp_payload;
+    let answer_edns = query
+        .edns
+        .as_ref()
+        .map(|edns| codec::answer_edns(edns, payload));
+    let max_size = codec::max_answer_size(query.edns.as_ref(), over_udp, payload);
     let dnssec_ok = query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
     let ctx = Ctx {
         metadata: query.metadata,
         query: query.query.clone(),
-        src,
+        src: client,
         local: state.local,
         protocol,
         request_size: packet.len(),
@@ -152,7 +224,7 @@ pub fn prepare_ordinary(
         metadata: query.metadata,
         question: query.query,
         protocol,
-        src,
+        client,
         start,
         request_size: packet.len(),
         answer_edns,
@@ -172,7 +244,7 @@ pub fn prepare_ordinary(
 fn serve_wire<'a>(
     state: &'a ListenerState,
     query: &mut WireQuery<'a>,
-    src: SocketAddr,
+    client: SocketAddr,
     protocol: Protocol,
     start: Instant,
     buf: &mut Vec<u8>,
@@ -186,6 +258,9 @@ fn serve_wire<'a>(
         return false;
     };
     query.set_server(&state.server.0);
+    if matched.block.udp_payload != clusterdns_api::wire::MAX_UDP_PAYLOAD {
+        query.set_server_payload(matched.block.udp_payload);
+    }
     let chain = &matched.block.chain;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         for plugin in chain {
@@ -194,7 +269,7 @@ fn serve_wire<'a>(
                 outcome => return outcome,
             }
         }
-        Wire::Slow
+        Wire::Ordinary
     }));
     let Ok(Wire::Answered { rcode, writer }) = outcome else {
         if outcome.is_err() {
@@ -203,19 +278,17 @@ fn serve_wire<'a>(
         return false;
     };
     if matched.block.metrics {
-        DNS_METRICS.record(&QueryRecord {
+        let accounting = Accounting {
             server: &state.server,
             zone: matched.zone,
-            proto: protocol.as_str(),
-            ipv6: canonical(src).is_ipv6(),
+            protocol,
+            client: canonical(client),
             qtype: query.qtype(),
-            dnssec_ok: query.edns().is_some_and(|edns| edns.dnssec_ok),
+            dnssec_ok: query.dnssec_ok(),
             request_size: query.request_size(),
-            response_size: buf.len(),
-            rcode,
-            plugin: writer,
-            duration: start.elapsed(),
-        });
+            start,
+        };
+        accounting.record(rcode, writer, buf.len());
     }
     true
 }
@@ -225,26 +298,52 @@ async fn run_chain(block: Arc<Block>, mut ctx: Ctx) -> Result<Response, PluginEr
 }
 
 /// Encodes the chain's answer into `buf` and records metrics. Returns whether there is
-/// something to send.
+/// something to send. A failed or panicked chain, and an answer that cannot be
+/// encoded, are answered SERVFAIL, as CoreDNS answers them.
 pub fn finish(job: Finished, buf: &mut Vec<u8>) -> bool {
     let request = &job.request;
-    let no_records: &[Record] = &[];
-    let (mut metadata, answers, authorities, additionals, writer) = match &job.result {
-        Ok(response) => (
-            response.message.metadata,
-            &response.message.answers[..],
-            &response.message.authorities[..],
-            &response.message.additionals[..],
-            response.writer,
-        ),
-        // What `Response::new(ctx, "", ServFail)` holds.
-        Err(_) => {
-            let mut metadata = Metadata::response_from_request(&request.metadata);
-            metadata.message_type = MessageType::Response;
-            metadata.response_code = ResponseCode::ServFail;
-            (metadata, no_records, no_records, no_records, "")
+    let encoded = match &job.result {
+        Ok(response) => match encode_response(request, response, buf) {
+            Ok(()) => Some((response.rcode(), response.writer)),
+            Err(error) => {
+                tracing::error!(%error, qname = %request.question.name(), "encoding the answer failed");
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    let (rcode, writer) = match encoded {
+        Some(answered) => answered,
+        None => {
+            let rcode = ResponseCode::ServFail;
+            let written = codec::encode_rcode(
+                &request.metadata,
+                Some(&request.question),
+                request.answer_edns.as_ref(),
+                rcode,
+                request.max_size,
+                buf,
+            );
+            if written.is_err() {
+                return false;
+            }
+            (rcode, "")
         }
     };
+    if request.block.metrics {
+        request.accounting().record(rcode, writer, buf.len());
+    }
+    true
+}
+
+/// Encodes a plugin's answer to `request`: its flags, rcode and sections, with the
+/// request's ID, opcode, RD and CD, question and OPT record.
+fn encode_response(
+    request: &Request,
+    response: &Response,
+    buf: &mut Vec<u8>,
+) -> Result<(), codec::EncodeError> {
+    let mut metadata = response.message.metadata;
     metadata.id = request.metadata.id;
     metadata.op_code = request.metadata.op_code;
     metadata.recursion_desired = request.metadata.recursion_desired;
@@ -252,48 +351,12 @@ pub fn finish(job: Finished, buf: &mut Vec<u8>) -> bool {
     let parts = AnswerParts {
         metadata,
         query: Some(&request.question),
-        answers,
-        authorities,
-        additionals,
+        answers: &response.message.answers,
+        authorities: &response.message.authorities,
+        additionals: &response.message.additionals,
         edns: request.answer_edns.as_ref(),
     };
-    let mut rcode = metadata.response_code;
-    let mut writer = writer;
-    if let Err(error) = codec::encode(&parts, request.max_size, buf) {
-        tracing::error!(%error, qname = %request.question.name(), "encoding the answer failed");
-        rcode = ResponseCode::ServFail;
-        writer = "";
-        // What `codec::encode_error` writes for the request.
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.response_code = rcode;
-        let parts = AnswerParts {
-            metadata,
-            query: Some(&request.question),
-            answers: no_records,
-            authorities: no_records,
-            additionals: no_records,
-            edns: request.answer_edns.as_ref(),
-        };
-        if codec::encode(&parts, request.max_size, buf).is_err() {
-            return false;
-        }
-    }
-    if request.block.metrics {
-        DNS_METRICS.record(&QueryRecord {
-            server: &request.server,
-            zone: &request.zone,
-            proto: request.protocol.as_str(),
-            ipv6: request.src.is_ipv6(),
-            qtype: request.question.query_type(),
-            dnssec_ok: request.dnssec_ok,
-            request_size: request.request_size,
-            response_size: buf.len(),
-            rcode,
-            plugin: writer,
-            duration: request.start.elapsed(),
-        });
-    }
-    true
+    codec::encode(&parts, request.max_size, buf)
 }
 
 fn error_reply(reply: &ErrorReply, over_udp: bool, buf: &mut Vec<u8>) -> Prepared {
@@ -372,6 +435,7 @@ mod tests {
         metadata.recursion_desired = true;
         let request = Request {
             block: Arc::new(Block {
+                udp_payload: clusterdns_api::wire::MAX_UDP_PAYLOAD,
                 zones: Vec::new(),
                 chain: Vec::new(),
                 metrics: false,
@@ -381,7 +445,7 @@ mod tests {
             metadata,
             question: question.clone(),
             protocol: Protocol::Udp,
-            src: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            client: SocketAddr::from(([127, 0, 0, 1], 5353)),
             start: Instant::now(),
             request_size: 40,
             answer_edns: None,

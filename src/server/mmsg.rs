@@ -94,10 +94,11 @@ fn set_flag(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> 
 pub struct Datagram<'a> {
     /// Its bytes.
     pub packet: &'a [u8],
-    /// The sender.
-    pub from: SocketAddr,
-    /// Where it was sent, when the socket reports it (wildcard-bound sockets).
-    pub to: Option<PacketInfo>,
+    /// The client: where it came from, and where the answer goes.
+    pub client: SocketAddr,
+    /// The local address it was sent to, when the socket reports it (wildcard-bound
+    /// sockets): where the answer is sent from.
+    pub local: Option<PacketInfo>,
 }
 
 /// Buffers for one `recvmmsg` call. Not `Send`: it holds raw pointers into itself, and
@@ -173,11 +174,11 @@ impl RecvBatch {
             return None;
         }
         let len = (hdr.msg_len as usize).min(SLOT);
-        let from = socket_addr(&self.addrs[i], hdr.msg_hdr.msg_namelen)?;
+        let client = socket_addr(&self.addrs[i], hdr.msg_hdr.msg_namelen)?;
         Some(Datagram {
             packet: &self.bufs[i][..len],
-            from,
-            to: packet_info(&hdr.msg_hdr),
+            client,
+            local: packet_info(&hdr.msg_hdr),
         })
     }
 }
@@ -346,7 +347,8 @@ fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option
 /// Answers collected during one batch, sent with one `sendmmsg` call.
 pub struct SendBatch {
     bufs: Vec<Vec<u8>>,
-    addrs: Vec<Option<SockAddr>>,
+    /// Each committed answer's destination (the slots past `len` hold stale values).
+    addrs: Vec<SockAddr>,
     srcs: Vec<Option<PacketInfo>>,
     controls: Box<[Control]>,
     len: usize,
@@ -357,7 +359,9 @@ impl SendBatch {
     pub fn new() -> Self {
         Self {
             bufs: (0..BATCH).map(|_| Vec::with_capacity(512)).collect(),
-            addrs: (0..BATCH).map(|_| None).collect(),
+            addrs: (0..BATCH)
+                .map(|_| SockAddr::from(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))))
+                .collect(),
             srcs: vec![None; BATCH],
             controls: vec![Control([0; CONTROL_LEN]); BATCH].into_boxed_slice(),
             len: 0,
@@ -370,11 +374,11 @@ impl SendBatch {
         &mut self.bufs[self.len]
     }
 
-    /// Adds the answer in [`next_buf`](Self::next_buf) for `to`, sent from `from` (the
-    /// query's destination) when known, else from the address the kernel picks.
-    pub fn commit(&mut self, to: SocketAddr, from: Option<PacketInfo>) {
-        self.addrs[self.len] = Some(SockAddr::from(to));
-        self.srcs[self.len] = from;
+    /// Adds the answer in [`next_buf`](Self::next_buf) for `client`, sent from `local`
+    /// (the query's destination) when known, else from the address the kernel picks.
+    pub fn commit(&mut self, client: SocketAddr, local: Option<PacketInfo>) {
+        self.addrs[self.len] = SockAddr::from(client);
+        self.srcs[self.len] = local;
         self.len += 1;
     }
 
@@ -401,9 +405,7 @@ impl SendBatch {
                     iov_base: buf.as_mut_ptr().cast(),
                     iov_len: buf.len(),
                 };
-                let Some(addr) = &self.addrs[sent + j] else {
-                    continue;
-                };
+                let addr = &self.addrs[sent + j];
                 hdrs[j].msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
                 hdrs[j].msg_hdr.msg_namelen = addr.len();
                 hdrs[j].msg_hdr.msg_iov = &raw mut iovs[j];
@@ -431,9 +433,6 @@ impl SendBatch {
                 sent += n as usize;
             }
         }
-        for addr in &mut self.addrs[..self.len] {
-            *addr = None;
-        }
         for src in &mut self.srcs[..self.len] {
             *src = None;
         }
@@ -441,16 +440,16 @@ impl SendBatch {
     }
 }
 
-/// Sends one datagram to `to` from `from` (the query's destination) when known, with
-/// `sendmsg`: the same source address as [`SendBatch`], for an answer completed outside
-/// a batch.
+/// Sends one datagram to `client` from `local` (the query's destination) when known,
+/// with `sendmsg`: the same source address as [`SendBatch`], for an answer completed
+/// outside a batch.
 pub fn send_one(
     socket: &Socket,
     buf: &[u8],
-    to: SocketAddr,
-    from: Option<&PacketInfo>,
+    client: SocketAddr,
+    local: Option<&PacketInfo>,
 ) -> io::Result<usize> {
-    let addr = SockAddr::from(to);
+    let addr = SockAddr::from(client);
     let mut iov = libc::iovec {
         iov_base: buf.as_ptr() as *mut libc::c_void,
         iov_len: buf.len(),
@@ -462,8 +461,8 @@ pub fn send_one(
     msg.msg_namelen = addr.len();
     msg.msg_iov = &raw mut iov;
     msg.msg_iovlen = 1;
-    if let Some(src) = from {
-        let len = source_control(&mut control, src);
+    if let Some(local) = local {
+        let len = source_control(&mut control, local);
         if len > 0 {
             msg.msg_control = control.0.as_mut_ptr().cast();
             msg.msg_controllen = len as _;
@@ -575,20 +574,26 @@ mod tests {
         assert_eq!(incoming.recv(server.as_raw_fd()).unwrap(), 1);
         let datagram = incoming.get(0).unwrap();
         assert_eq!(datagram.packet, b"query");
-        assert_eq!(datagram.from, client.local_addr().unwrap());
-        let to = datagram.to.unwrap();
-        assert_eq!(to.ip, asked.ip());
-        assert_ne!(to.ifindex, 0);
+        assert_eq!(datagram.client, client.local_addr().unwrap());
+        let local = datagram.local.unwrap();
+        assert_eq!(local.ip, asked.ip());
+        assert_ne!(local.ifindex, 0);
 
         let mut outgoing = SendBatch::new();
         outgoing.next_buf().extend_from_slice(b"answer");
-        outgoing.commit(datagram.from, datagram.to);
+        outgoing.commit(datagram.client, datagram.local);
         outgoing.send(server.as_raw_fd());
         let mut buf = [0u8; 16];
         let (len, from) = client.recv_from(&mut buf).unwrap();
         assert_eq!((&buf[..len], from), (&b"answer"[..], asked));
 
-        send_one(&server, b"later", client.local_addr().unwrap(), Some(&to)).unwrap();
+        send_one(
+            &server,
+            b"later",
+            client.local_addr().unwrap(),
+            Some(&local),
+        )
+        .unwrap();
         let (len, from) = client.recv_from(&mut buf).unwrap();
         assert_eq!((&buf[..len], from), (&b"later"[..], asked));
     }

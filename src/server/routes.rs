@@ -15,6 +15,9 @@ pub struct Block {
     pub chain: Vec<Arc<dyn Plugin>>,
     /// Whether the block records CoreDNS's per-query metrics (`prometheus`).
     pub metrics: bool,
+    /// The UDP payload size the block accepts and advertises (`bufsize`; 1232
+    /// without it).
+    pub udp_payload: u16,
 }
 
 /// A zone and the block that serves it.
@@ -99,6 +102,7 @@ mod tests {
 
     fn block(zones: &[&str]) -> Arc<Block> {
         Arc::new(Block {
+            udp_payload: clusterdns_api::wire::MAX_UDP_PAYLOAD,
             zones: zones.iter().map(|z| Name::from_ascii(z).unwrap()).collect(),
             chain: Vec::new(),
             metrics: false,

@@ -1,5 +1,11 @@
 //! The TCP front end: length-prefixed messages (RFC 1035 §4.2.2, RFC 7766), several
 //! queries of one connection answered concurrently, bounded connections, idle timeouts.
+//!
+//! Under connection pressure (RFC 7766 §6.2.3) new clients are still served: the
+//! [`ConnectionTable`] closes the connection idle longest to admit a new one, no source
+//! address holds more than its share, and idle timeouts shorten as the table fills.
+//! TCP is where truncated answers go, so one client holding every connection would
+//! break large answers for everyone.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,15 +19,25 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{ListenerState, Prepared, finish, prepare};
+use crate::connections::{Admission, ConnectionTable, TableLimits, count_closed_early};
 
 /// Limits of the TCP front end.
 #[derive(Clone, Copy, Debug)]
 pub struct TcpLimits {
-    /// Open connections at once; more are closed at accept.
+    /// Open connections at once. A new connection beyond it closes the one idle
+    /// longest (one with no query in progress); when every one is busy, the new one is
+    /// closed.
     pub max_connections: usize,
+    /// Open connections one source address may hold; beyond it a new connection from
+    /// that address closes its own idle-longest one. Keep it well above what one
+    /// well-behaved client opens: a node-local cache or a NAT gateway is one address
+    /// for many pods.
+    pub max_per_source: usize,
     /// Queries of one connection answered at once (RFC 7766 pipelining).
     pub max_pipelined: usize,
-    /// A connection with no new query for this long is closed.
+    /// A connection with no new query for this long is closed, while at most half of
+    /// `max_connections` are open; beyond that the timeout shortens in proportion to
+    /// the room left, down to a twentieth of it.
     pub idle_timeout: Duration,
 }
 
@@ -29,6 +45,7 @@ impl Default for TcpLimits {
     fn default() -> Self {
         Self {
             max_connections: 1024,
+            max_per_source: 256,
             max_pipelined: 16,
             idle_timeout: Duration::from_secs(10),
         }
@@ -60,7 +77,11 @@ pub async fn serve(
     limits: TcpLimits,
     stop: CancellationToken,
 ) {
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let table = ConnectionTable::new(TableLimits {
+        max: limits.max_connections,
+        max_per_source: limits.max_per_source,
+    });
+    crate::connections::register_metrics();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
@@ -74,18 +95,25 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "too many TCP connections; closing a new one");
-            continue;
+        let admission = match table.admit(peer.ip()) {
+            Some((admission, None)) => admission,
+            Some((admission, evicted)) => {
+                count_closed_early(&state.server, evicted);
+                admission
+            }
+            None => {
+                count_closed_early(&state.server, None);
+                tracing::debug!(%peer, "every TCP connection is busy; closing a new one");
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();
         let state = state.clone();
         let stop = stop.clone();
-        tokio::spawn(async move {
-            serve_connection(reader, writer, peer, state, limits, stop).await;
-            drop(permit);
-        });
+        tokio::spawn(serve_connection(
+            reader, writer, peer, state, limits, admission, stop,
+        ));
     }
 }
 
@@ -95,19 +123,29 @@ async fn serve_connection(
     peer: SocketAddr,
     state: Arc<ListenerState>,
     limits: TcpLimits,
+    admission: Admission,
     stop: CancellationToken,
 ) {
     let (answers, queue) = mpsc::channel::<Vec<u8>>(limits.max_pipelined);
-    let writing = tokio::spawn(write_answers(writer, queue, limits.idle_timeout));
+    let writing = tokio::spawn(write_answers(
+        writer,
+        queue,
+        limits.idle_timeout,
+        admission.activity(),
+    ));
     let pipeline = Arc::new(Semaphore::new(limits.max_pipelined));
+    let evicted = admission.tracked().closed().clone();
     loop {
+        let idle = admission.idle_timeout(limits.idle_timeout);
         let frame = tokio::select! {
             () = stop.cancelled() => break,
-            frame = tokio::time::timeout(limits.idle_timeout, read_frame(&mut reader)) => frame,
+            () = evicted.cancelled() => break,
+            frame = tokio::time::timeout(idle, read_frame(&mut reader)) => frame,
         };
         let Ok(Some(packet)) = frame else {
             break; // idle, closed, or a broken frame
         };
+        admission.begin();
         let Ok(permit) = pipeline.clone().acquire_owned().await else {
             break;
         };
@@ -118,13 +156,16 @@ async fn serve_connection(
                     break;
                 }
             }
-            Prepared::Drop => {}
+            Prepared::Drop => admission.done(),
             Prepared::Run(chain) => {
                 let answers = answers.clone();
+                let done = admission.activity();
                 tokio::spawn(async move {
                     let job = chain.await;
                     if finish(job, &mut buf) {
                         let _ = answers.send(buf).await;
+                    } else {
+                        done.done();
                     }
                     drop(permit);
                 });
@@ -133,6 +174,7 @@ async fn serve_connection(
     }
     drop(answers);
     let _ = writing.await;
+    drop(admission);
 }
 
 /// Reads one length-prefixed message; `None` at end of stream or on a zero length.
@@ -151,18 +193,21 @@ async fn write_answers(
     mut writer: OwnedWriteHalf,
     mut queue: mpsc::Receiver<Vec<u8>>,
     timeout: Duration,
+    done: crate::connections::Activity,
 ) {
     let mut frame = Vec::with_capacity(514);
     while let Some(answer) = queue.recv().await {
         let Ok(len) = u16::try_from(answer.len()) else {
+            done.done();
             continue;
         };
         frame.clear();
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(&answer);
-        match tokio::time::timeout(timeout, writer.write_all(&frame)).await {
-            Ok(Ok(())) => {}
-            _ => return,
+        let written = tokio::time::timeout(timeout, writer.write_all(&frame)).await;
+        done.done();
+        if !matches!(written, Ok(Ok(()))) {
+            return;
         }
     }
     let _ = writer.shutdown().await;

@@ -139,18 +139,18 @@ impl Worker {
                 let Some(datagram) = incoming.get(i) else {
                     continue;
                 };
-                let (from, to) = (datagram.from, datagram.to);
+                let (client, local) = (datagram.client, datagram.local);
                 let buf = outgoing.next_buf();
-                match prepare(&self.state, datagram.packet, from, Protocol::Udp, buf) {
-                    Prepared::Reply => outgoing.commit(from, to),
+                match prepare(&self.state, datagram.packet, client, Protocol::Udp, buf) {
+                    Prepared::Reply => outgoing.commit(client, local),
                     Prepared::Drop => {}
                     Prepared::Run(mut chain) => match chain.as_mut().poll(&mut cx) {
                         Poll::Ready(job) => {
                             if finish(job, buf) {
-                                outgoing.commit(from, to);
+                                outgoing.commit(client, local);
                             }
                         }
-                        Poll::Pending => self.wait_in_runtime(chain, from, to),
+                        Poll::Pending => self.wait_in_runtime(chain, client, local),
                     },
                 }
                 if outgoing.is_full() {
@@ -161,9 +161,9 @@ impl Worker {
         }
     }
 
-    /// Hands a query that must wait to the runtime, if the bound allows. `to` is the
-    /// client, `from` where it sent the query: the answer's source address.
-    fn wait_in_runtime(&self, chain: ChainFuture, to: SocketAddr, from: Option<PacketInfo>) {
+    /// Hands a query that must wait to the runtime, if the bound allows. The answer goes
+    /// to `client`, from `local` (where the client sent the query).
+    fn wait_in_runtime(&self, chain: ChainFuture, client: SocketAddr, local: Option<PacketInfo>) {
         let Ok(permit) = self.waiting.clone().try_acquire_owned() else {
             tracing::debug!("too many queries waiting; dropping one");
             return;
@@ -173,7 +173,7 @@ impl Worker {
             let job = chain.await;
             let mut buf = Vec::with_capacity(512);
             if finish(job, &mut buf) {
-                let _ = mmsg::send_one(&socket, &buf, to, from.as_ref());
+                let _ = mmsg::send_one(&socket, &buf, client, local.as_ref());
             }
             drop(permit);
         });

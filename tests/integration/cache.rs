@@ -1,7 +1,7 @@
 //! The `cache` plugin in front of `forward` to a fake upstream on loopback whose answers
 //! the tests choose and whose queries they count.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -10,10 +10,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use parking_lot::Mutex;
-use tokio::net::UdpSocket;
-use tokio::task::JoinHandle;
 
-use crate::support::{TestServer, http_get, query, udp};
+use crate::support::{self, TestServer, http_get, query, udp};
 
 /// How the fake upstream behaves.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,23 +37,14 @@ struct State {
     generation: AtomicU8,
 }
 
-/// A fake authoritative server on 127.0.0.1 (UDP).
+/// A fake authoritative server on 127.0.0.1 (UDP) whose behaviour the test sets.
 struct Upstream {
-    addr: SocketAddr,
+    server: support::Upstream,
     state: Arc<State>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Upstream {
     async fn start() -> Self {
-        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let addr = socket.local_addr().unwrap();
         let state = Arc::new(State {
             mode: Mutex::new(Mode::Answer),
             queries: AtomicUsize::new(0),
@@ -64,8 +53,9 @@ impl Upstream {
             soa_minimum: AtomicU32::new(60),
             generation: AtomicU8::new(1),
         });
-        let task = tokio::spawn(serve(socket, state.clone()));
-        Self { addr, state, task }
+        let answers = state.clone();
+        let server = support::Upstream::start(false, move |request| reply(&answers, request)).await;
+        Self { server, state }
     }
 
     fn queries(&self) -> usize {
@@ -80,23 +70,8 @@ impl Upstream {
     fn corefile(&self, zone: &str, cache: &str) -> String {
         format!(
             "{zone} {{\n    bind 127.0.0.1\n    prometheus 127.0.0.1:0\n    {cache}\n    forward . {} {{\n        read_timeout 300ms\n    }}\n}}\n",
-            self.addr
+            self.server.addr
         )
-    }
-}
-
-async fn serve(socket: Arc<UdpSocket>, state: Arc<State>) {
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
-            return;
-        };
-        let Ok(request) = Message::from_vec(&buf[..len]) else {
-            continue;
-        };
-        if let Some(reply) = reply(&state, &request) {
-            let _ = socket.send_to(&reply.to_vec().unwrap(), peer).await;
-        }
     }
 }
 

@@ -5,30 +5,7 @@ use std::process::Command;
 use crate::support::binary;
 
 /// The Corefile kubeadm installs, unchanged.
-pub const KUBEADM_COREFILE: &str = ".:53 {
-    errors
-    health {
-       lameduck 5s
-    }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf {
-       max_concurrent 1000
-    }
-    cache 30 {
-       disable success cluster.local
-       disable denial cluster.local
-    }
-    loop
-    reload
-    loadbalance
-}
-";
+pub const KUBEADM_COREFILE: &str = include_str!("../../deploy/examples/kubeadm.Corefile");
 
 fn check(corefile: &str) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -101,4 +78,48 @@ fn plugins_and_version() {
     }
     let output = Command::new(binary()).arg("-version").output().unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("clusterdns-"));
+}
+
+/// Every distribution's Corefile in `deploy/examples/` passes `--check` unchanged.
+#[test]
+fn the_distributions_corefiles_pass_check() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("Corefile") {
+            continue;
+        }
+        let output = Command::new(binary())
+            .arg("--check")
+            .arg("-conf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "ok",
+            "{}",
+            path.display()
+        );
+        checked.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    checked.sort();
+    assert_eq!(
+        checked,
+        [
+            "aks.Corefile",
+            "eks.Corefile",
+            "helm.Corefile",
+            "k3s.Corefile",
+            "kubeadm.Corefile",
+            "nodelocaldns.Corefile"
+        ]
+    );
 }

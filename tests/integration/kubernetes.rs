@@ -10,17 +10,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, NS, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
-use tokio::task::JoinHandle;
 
-use crate::support::{TestServer, query, tcp, udp};
+use crate::support::{self, TestServer, Upstream, query, tcp, udp};
 
 const F0: &str = include_str!("../../plugins/kubernetes/testdata/f0-kubeadm.yaml");
 const F1: &str = include_str!("../../plugins/kubernetes/testdata/f1-handler.yaml");
@@ -90,23 +86,7 @@ impl Case {
     }
 }
 
-/// A record as `owner ttl TYPE rdata`, SOA serials as `*`.
-fn line(record: &Record) -> String {
-    let data = match &record.data {
-        RData::SOA(soa) => format!(
-            "{} {} * {} {} {} {}",
-            soa.mname, soa.rname, soa.refresh, soa.retry, soa.expire, soa.minimum
-        ),
-        other => other.to_string(),
-    };
-    format!(
-        "{} {} {} {}",
-        record.name,
-        record.ttl,
-        record.record_type(),
-        data
-    )
-}
+use clusterdns_api::testing::record_line as line;
 
 fn sorted(records: &[Record]) -> Vec<String> {
     let mut lines: Vec<String> = records.iter().map(line).collect();
@@ -195,32 +175,11 @@ async fn run(server: &TestServer, zone_soa: &str, cases: &[Case]) {
     );
 }
 
-/// A tiny upstream on 127.0.0.1 (UDP and TCP, one port) that knows the names the
-/// fixtures send out of the cluster zone; NXDOMAIN for anything else.
-struct Upstream {
-    addr: SocketAddr,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-fn upstream_answer(request: &[u8]) -> Option<Vec<u8>> {
-    let request = Message::from_vec(request).ok()?;
+/// What the fixtures' upstream (UDP and TCP, one port) answers: the names they send
+/// out of the cluster zone; NXDOMAIN for anything else.
+fn upstream_answer(request: &Message) -> Option<Message> {
     let question = request.queries.first()?.clone();
-    let mut reply = Message::new(
-        request.metadata.id,
-        MessageType::Response,
-        request.metadata.op_code,
-    );
-    reply.metadata.recursion_desired = request.metadata.recursion_desired;
-    reply.metadata.recursion_available = true;
-    reply.add_query(question.clone());
+    let mut reply = support::reply_to(request);
     let name = question.name().to_lowercase().to_string();
     let owner = question.name().clone();
     let record = match (name.as_str(), question.query_type()) {
@@ -249,55 +208,7 @@ fn upstream_answer(request: &[u8]) -> Option<Vec<u8>> {
         None if name.ends_with("example.com.") || name.ends_with("interwebs.test.") => {}
         None => reply.metadata.response_code = ResponseCode::NXDomain,
     }
-    reply.to_vec().ok()
-}
-
-impl Upstream {
-    async fn start() -> Self {
-        let (socket, listener) = loop {
-            let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-            if let Ok(listener) = TcpListener::bind(socket.local_addr().unwrap()).await {
-                break (socket, listener);
-            }
-        };
-        let addr = socket.local_addr().unwrap();
-        let socket = Arc::new(socket);
-        let udp_task = tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            while let Ok((len, from)) = socket.recv_from(&mut buf).await {
-                if let Some(reply) = upstream_answer(&buf[..len]) {
-                    let _ = socket.send_to(&reply, from).await;
-                }
-            }
-        });
-        let tcp_task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    loop {
-                        let Ok(len) = stream.read_u16().await else {
-                            return;
-                        };
-                        let mut request = vec![0u8; usize::from(len)];
-                        if stream.read_exact(&mut request).await.is_err() {
-                            return;
-                        }
-                        let Some(reply) = upstream_answer(&request) else {
-                            return;
-                        };
-                        let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
-                        framed.extend_from_slice(&reply);
-                        if stream.write_all(&framed).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        Self {
-            addr,
-            tasks: vec![udp_task, tcp_task],
-        }
-    }
+    Some(reply)
 }
 
 const F0_SOA: &str =
@@ -326,7 +237,7 @@ fn kubeadm_corefile(upstream: SocketAddr, source: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_k_kubeadm_cluster() {
-    let upstream = Upstream::start().await;
+    let upstream = Upstream::start(true, upstream_answer).await;
     let corefile = kubeadm_corefile(upstream.addr, "manifests cluster.yaml");
     let server = TestServer::start(&corefile, &[("cluster.yaml", F0)]).await;
     group_k(&server).await;
@@ -336,7 +247,7 @@ async fn group_k_kubeadm_cluster() {
 /// answers as the manifest source.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_k_kubeadm_cluster_from_the_api() {
-    let upstream = Upstream::start().await;
+    let upstream = Upstream::start(true, upstream_answer).await;
     let api = clusterdns_test_apiserver::ApiServer::new();
     api.load_objects(clusterdns_test_apiserver::load::parse_documents(F0).unwrap());
     let serving = api.bind("127.0.0.1:0").await.unwrap();
@@ -365,6 +276,13 @@ async fn group_k(server: &TestServer) {
         ])
         .add(&["kube-dns.kube-system.svc.cluster.local. 30 A 10.96.0.10"]),
         nxdomain("K08", "_http._udp.kubernetes.default.svc.cluster.local.", SRV),
+        // Empty non-terminals (RFC 8020): names with names below them are NODATA.
+        nodata("K08a ENT", "_tcp.kubernetes.default.svc.cluster.local.", A),
+        nodata("K08b ENT", "_TCP.kubernetes.default.svc.cluster.local.", SRV),
+        nodata("K08c ENT", "_udp.kube-dns.kube-system.svc.cluster.local.", SRV),
+        nodata("K08d ENT", "dns.cluster.local.", A),
+        nxdomain("K08e", "_udp.kubernetes.default.svc.cluster.local.", A),
+        nxdomain("K08f", "_tcp.nothere.default.svc.cluster.local.", A),
         ok("K09 S8", "1.0.96.10.in-addr.arpa.", PTR, &["1.0.96.10.in-addr.arpa. 30 PTR kubernetes.default.svc.cluster.local."]),
         ok("K10", "10.0.96.10.in-addr.arpa.", PTR, &["10.0.96.10.in-addr.arpa. 30 PTR kube-dns.kube-system.svc.cluster.local."]),
         ok("K11 S10", "web.prod.svc.cluster.local.", A, &[
@@ -473,7 +391,7 @@ fn handler_corefile(upstream: SocketAddr, namespaces: bool) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_u_coredns_handler_fixture() {
     use RecordType::{A, AAAA, ANY, CNAME, HINFO, MX, NS, SOA, SRV, TXT};
-    let upstream = Upstream::start().await;
+    let upstream = Upstream::start(true, upstream_answer).await;
     let server =
         TestServer::start(&handler_corefile(upstream.addr, true), &[("f1.yaml", F1)]).await;
     let svc1_a = "svc1.testns.svc.cluster.local. 5 A 10.0.0.1";

@@ -19,9 +19,9 @@ use crate::support::{TestServer, http_get, query, udp};
 
 /// How long a change may take to show in answers before a test gives up (generous:
 /// CI machines are slow; the figure itself is measured by benches/api-latency).
-const DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
 
-fn corefile(api: &str, extra: &str) -> String {
+pub(crate) fn corefile(api: &str, extra: &str) -> String {
     format!(
         ".:0 {{
     bind 127.0.0.1
@@ -39,7 +39,7 @@ fn corefile(api: &str, extra: &str) -> String {
 
 /// A small cluster: namespace `default`, a ClusterIP service `web` with one ready
 /// endpoint, a headless `db` with two endpoints (one not ready).
-fn cluster() -> Vec<Value> {
+pub(crate) fn cluster() -> Vec<Value> {
     vec![
         objects::namespace("default", &[]),
         objects::service("default", "web", &["10.96.0.20"], &[("http", 80, "TCP")]),
@@ -66,7 +66,7 @@ fn cluster() -> Vec<Value> {
     ]
 }
 
-fn endpoint(ip: &str, ready: bool, hostname: Option<&str>) -> Endpoint {
+pub(crate) fn endpoint(ip: &str, ready: bool, hostname: Option<&str>) -> Endpoint {
     Endpoint {
         addresses: vec![ip.to_owned()],
         ready,
@@ -76,14 +76,18 @@ fn endpoint(ip: &str, ready: bool, hostname: Option<&str>) -> Endpoint {
     }
 }
 
-fn load(api: &ApiServer, objects: Vec<Value>) {
+pub(crate) fn load(api: &ApiServer, objects: Vec<Value>) {
     for object in objects {
         api.apply(object);
     }
 }
 
 /// The answer to `name`/`qtype`, as (rcode, sorted record data).
-async fn ask(server: &TestServer, name: &str, qtype: RecordType) -> (ResponseCode, Vec<String>) {
+pub(crate) async fn ask(
+    server: &TestServer,
+    name: &str,
+    qtype: RecordType,
+) -> (ResponseCode, Vec<String>) {
     let answer: Message = udp(server.udp(), &query(name, qtype)).await;
     let mut data: Vec<String> = answer
         .answers
@@ -97,7 +101,7 @@ async fn ask(server: &TestServer, name: &str, qtype: RecordType) -> (ResponseCod
 
 /// Asks until the answer is `want` (NOERROR with these records, or the rcode with
 /// none); panics with the last answer after [`DEADLINE`].
-async fn expect(server: &TestServer, name: &str, qtype: RecordType, want: Want) {
+pub(crate) async fn expect(server: &TestServer, name: &str, qtype: RecordType, want: Want) {
     let start = Instant::now();
     loop {
         let got = ask(server, name, qtype).await;
@@ -113,19 +117,19 @@ async fn expect(server: &TestServer, name: &str, qtype: RecordType, want: Want) 
 }
 
 /// [`expect`] for the A records of service `name` in namespace `default`.
-async fn expect_a(server: &TestServer, name: &str, want: Want) {
+pub(crate) async fn expect_a(server: &TestServer, name: &str, want: Want) {
     let qname = format!("{name}.default.svc.cluster.local.");
     expect(server, &qname, RecordType::A, want).await;
 }
 
 #[derive(Debug)]
-enum Want {
+pub(crate) enum Want {
     Records(&'static [&'static str]),
     Rcode(ResponseCode),
 }
 
 impl Want {
-    fn matches(&self, (rcode, data): &(ResponseCode, Vec<String>)) -> bool {
+    pub(crate) fn matches(&self, (rcode, data): &(ResponseCode, Vec<String>)) -> bool {
         match self {
             Want::Records(want) => {
                 let mut want: Vec<String> = want.iter().map(|s| (*s).to_owned()).collect();
@@ -137,23 +141,23 @@ impl Want {
     }
 }
 
-use Want::{Rcode, Records};
-const NXDOMAIN: Want = Rcode(ResponseCode::NXDomain);
+pub(crate) use Want::{Rcode, Records};
+pub(crate) const NXDOMAIN: Want = Rcode(ResponseCode::NXDomain);
 
-async fn ready_status(server: &TestServer) -> u16 {
+pub(crate) async fn ready_status(server: &TestServer) -> u16 {
     http_get(server.http("/ready"), "/ready").await.0
 }
 
 /// The test API server holding `objects`, and a server watching it with `extra` in
 /// its `kubernetes` block, synced.
-async fn synced(objects: Vec<Value>, extra: &str) -> (ApiServer, Serving, TestServer) {
+pub(crate) async fn synced(objects: Vec<Value>, extra: &str) -> (ApiServer, Serving, TestServer) {
     let (api, serving) = start_api(objects).await;
     let server = TestServer::start(&corefile(&serving.url(), extra), &[]).await;
     server.wait_ready(DEADLINE).await;
     (api, serving, server)
 }
 
-async fn start_api(objects: Vec<Value>) -> (ApiServer, Serving) {
+pub(crate) async fn start_api(objects: Vec<Value>) -> (ApiServer, Serving) {
     let api = ApiServer::new();
     load(&api, objects);
     let serving = api

@@ -85,3 +85,66 @@ async fn longest_zone_picks_the_block() {
         "whoami block answers the parent zone"
     );
 }
+
+/// `chaos` in a block of its own on the same port as the cluster zone, as OpenShift
+/// configures it: CH TXT names answered there, CH queries elsewhere REFUSED, IN queries
+/// untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_answers_its_names_in_class_ch_only() {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+    let server = crate::support::TestServer::start(
+        "hostname.bind version.bind {\n  bind 127.0.0.1\n  chaos clusterdns-test admin@example.org\n}\n\
+         example.org {\n  bind 127.0.0.1\n  whoami\n}\n",
+        &[],
+    )
+    .await;
+    let ask = |name: &str, qtype: RecordType, class: DNSClass| {
+        let mut message = Message::new(77, MessageType::Query, OpCode::Query);
+        let mut query = Query::query(Name::from_ascii(name).unwrap(), qtype);
+        query.set_query_class(class);
+        message.add_query(query);
+        message
+    };
+    for tcp in [false, true] {
+        let question = ask("version.bind.", RecordType::TXT, DNSClass::CH);
+        let answer = if tcp {
+            crate::support::tcp(server.tcp(), &question).await
+        } else {
+            crate::support::udp(server.udp(), &question).await
+        };
+        assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(answer.answers.len(), 1);
+        assert_eq!(answer.answers[0].dns_class, DNSClass::CH);
+        match &answer.answers[0].data {
+            RData::TXT(txt) => assert_eq!(txt.to_string(), "clusterdns-test"),
+            other => panic!("{other}"),
+        }
+        let hostname = crate::support::udp(
+            server.udp(),
+            &ask("HOSTNAME.bind.", RecordType::TXT, DNSClass::CH),
+        )
+        .await;
+        assert_eq!(hostname.answers.len(), 1);
+        assert_eq!(hostname.queries[0].name().to_string(), "HOSTNAME.bind.");
+    }
+    // CH in a block without chaos, and CH A in chaos's block: REFUSED.
+    for (name, qtype) in [
+        ("example.org.", RecordType::TXT),
+        ("version.bind.", RecordType::A),
+    ] {
+        let answer = crate::support::udp(server.udp(), &ask(name, qtype, DNSClass::CH)).await;
+        assert_eq!(
+            answer.metadata.response_code,
+            ResponseCode::Refused,
+            "{name} {qtype}"
+        );
+    }
+    // Class IN is served as ever.
+    let answer = crate::support::udp(
+        server.udp(),
+        &ask("example.org.", RecordType::A, DNSClass::IN),
+    )
+    .await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+}

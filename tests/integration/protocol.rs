@@ -133,6 +133,22 @@ async fn error_answers_badvers_notimp_formerr() {
         let (rcode, _) = rcode_of(&server, &packet).await.expect("NOTIMP answer");
         assert_eq!(rcode, ResponseCode::NotImp, "opcode {opcode}");
     }
+    // The opcode is checked before the question count (RFC 8490 §5.1, as Knot and
+    // Unbound do): a header-only DSO (6) or opcode-15 message is NOTIMP, not FORMERR.
+    // RD is copied into the answer, CD is not.
+    for opcode in [6u16, 15] {
+        let rd_cd = 0x0100 | 0x0010;
+        let packet = raw_query(12, (opcode << 11) | rd_cd, 0, 0);
+        let (rcode, message) = rcode_of(&server, &packet)
+            .await
+            .expect("NOTIMP answer to a header-only message");
+        assert_eq!(rcode, ResponseCode::NotImp, "header-only opcode {opcode}");
+        assert_eq!(message.metadata.id, 12);
+        assert_eq!(u8::from(message.metadata.op_code), opcode as u8);
+        assert!(message.metadata.recursion_desired, "RD copied");
+        assert!(!message.metadata.checking_disabled, "CD not copied");
+        assert!(message.queries.is_empty());
+    }
 
     // No question, two questions → FORMERR.
     for qdcount in [0u16, 2] {

@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests: start a server on a Corefile, ask it
 //! questions over real UDP and TCP sockets on loopback.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clusterdns::server::ListenerOptions;
@@ -11,7 +11,8 @@ use clusterdns::{Options, Server};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::JoinHandle;
 
 /// A server started from a Corefile written into a fresh directory.
 pub struct TestServer {
@@ -177,4 +178,100 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
+}
+
+/// How a fake upstream answers: the reply to a request, or `None` for silence.
+pub type UpstreamHandler = Arc<dyn Fn(&Message) -> Option<Message> + Send + Sync>;
+
+/// A fake upstream DNS server on 127.0.0.1, answering through a handler: over UDP, and
+/// over TCP on the same port when asked for (without TCP, connections are refused, as
+/// from a server that has no TCP).
+pub struct Upstream {
+    pub addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Upstream {
+    pub async fn start(
+        tcp: bool,
+        handler: impl Fn(&Message) -> Option<Message> + Send + Sync + 'static,
+    ) -> Self {
+        let handler: UpstreamHandler = Arc::new(handler);
+        let (socket, listener) = loop {
+            let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+            if !tcp {
+                break (socket, None);
+            }
+            let addr = socket.local_addr().expect("address");
+            if let Ok(listener) = TcpListener::bind(addr).await {
+                break (socket, Some(listener));
+            }
+        };
+        let addr = socket.local_addr().expect("address");
+        let mut tasks = vec![tokio::spawn(serve_udp(socket, handler.clone()))];
+        if let Some(listener) = listener {
+            tasks.push(tokio::spawn(serve_tcp(listener, handler)));
+        }
+        Self { addr, tasks }
+    }
+}
+
+fn answer(handler: &UpstreamHandler, request: &[u8]) -> Option<Vec<u8>> {
+    let request = Message::from_vec(request).ok()?;
+    handler(&request)?.to_vec().ok()
+}
+
+async fn serve_udp(socket: UdpSocket, handler: UpstreamHandler) {
+    let mut buf = vec![0u8; 65535];
+    while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+        if let Some(reply) = answer(&handler, &buf[..len]) {
+            let _ = socket.send_to(&reply, from).await;
+        }
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, handler: UpstreamHandler) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok(len) = stream.read_u16().await else {
+                    return;
+                };
+                let mut request = vec![0u8; usize::from(len)];
+                if stream.read_exact(&mut request).await.is_err() {
+                    return;
+                }
+                let Some(reply) = answer(&handler, &request) else {
+                    return;
+                };
+                let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The reply skeleton an upstream sends: ID, opcode, RD copied, RA set, the question.
+pub fn reply_to(request: &Message) -> Message {
+    let mut reply = Message::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
+    reply.metadata.recursion_desired = request.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.queries = request.queries.clone();
+    reply
 }

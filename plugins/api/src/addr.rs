@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use crate::{ConfigError, Token};
+use crate::{ConfigError, Directive, Token};
 
 /// Checks that `token` is a `host:port` listen address and returns it as written.
 ///
@@ -20,6 +20,16 @@ pub fn listen_addr(token: &Token, directive: &str) -> Result<String, ConfigError
         )));
     }
     Ok(token.text.clone())
+}
+
+/// Reads the `[ADDRESS]` argument of an HTTP endpoint directive (`health`, `ready`,
+/// `prometheus`): at most one argument, a listen address, else `default_addr`.
+pub fn http_endpoint(directive: &Directive, default_addr: &str) -> Result<String, ConfigError> {
+    directive.arg_count(0, 1)?;
+    match directive.args.first() {
+        Some(token) => listen_addr(token, &directive.name.text),
+        None => Ok(default_addr.to_owned()),
+    }
 }
 
 /// Splits `host:port`, `[v6]:port` or `:port`; `None` when there is no port, or when an

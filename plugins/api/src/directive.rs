@@ -130,6 +130,28 @@ impl Directive {
         }
     }
 
+    /// Checks an option line: between `min` and `max` arguments and no `{ }` block.
+    /// Every plugin reads its option lines through this (or [`flag`](Self::flag) and
+    /// [`single`](Self::single)), so the same mistake reads the same everywhere.
+    pub fn check_args(&self, min: usize, max: usize) -> Result<(), ConfigError> {
+        self.arg_count(min, max)?;
+        self.no_block()
+    }
+
+    /// Checks an option line that is a bare flag: no argument, no block.
+    pub fn flag(&self) -> Result<(), ConfigError> {
+        self.check_args(0, 0)
+    }
+
+    /// Checks an option line with exactly one argument and no block, and returns it.
+    pub fn single(&self) -> Result<&Token, ConfigError> {
+        self.check_args(1, 1)?;
+        // `check_args` saw exactly one argument.
+        self.args
+            .first()
+            .ok_or_else(|| self.error("expected 1 argument"))
+    }
+
     /// An error for a block line this directive does not know.
     pub fn unknown_option(&self, option: &Directive) -> ConfigError {
         option.name.error(format!(

@@ -2,7 +2,7 @@
 
 use hickory_proto::rr::Name;
 
-use crate::zone::{is_subdomain, parse_zone};
+use crate::zone::parse_zone;
 use crate::{ConfigError, Directive};
 
 /// Which names a plugin hands on instead of answering NXDOMAIN.
@@ -45,8 +45,7 @@ impl Fallthrough {
 
     /// Whether a would-be NXDOMAIN for `name` goes to the next plugin.
     pub fn through(&self, name: &Name) -> bool {
-        self.enabled
-            && (self.zones.is_empty() || self.zones.iter().any(|zone| is_subdomain(name, zone)))
+        self.enabled && (self.zones.is_empty() || self.zones.iter().any(|zone| zone.zone_of(name)))
     }
 }
 

@@ -25,14 +25,14 @@ pub mod testing;
 pub mod wire;
 pub mod zone;
 
-pub use addr::listen_addr;
+pub use addr::{http_endpoint, listen_addr};
 pub use ctx::{Ctx, Protocol};
 pub use directive::{ConfigError, Directive, Token, parse_duration};
 pub use fallthrough::Fallthrough;
 pub use plugin::{BoxFuture, Next, Plugin, PluginError};
 pub use readiness::Readiness;
 pub use response::Response;
-pub use setup::{HttpHandler, HttpReply, HttpRoute, SetupCtx};
+pub use setup::{HttpHandler, HttpReply, HttpRoute, ReloadSchedule, SetupCtx};
 
 /// Re-exported so plugins build records with the same hickory-proto version as the server.
 pub use hickory_proto as proto;

@@ -33,6 +33,13 @@ pub trait Plugin: Send + Sync + 'static {
         true
     }
 
+    /// Whether this plugin answers queries of `class` (other than IN). The server
+    /// answers REFUSED to a query of any other class unless a plugin of its block says
+    /// so here (`chaos` for CH), so that no plugin meets a class it was not written for.
+    fn answers_class(&self, _class: hickory_proto::rr::DNSClass) -> bool {
+        false
+    }
+
     /// Called once the listeners of the plugin's server block are bound (at start and
     /// after a reload that built this plugin), with their UDP addresses. `loop` sends
     /// its probe to them; most plugins need nothing here.
@@ -40,10 +47,10 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Offers a plain query on the wire path (see [`crate::wire`]): `Pass` when this
     /// plugin would hand it on untouched, `Answered` after writing the whole answer
-    /// into `buf`, `Slow` (the default) to have it served through [`serve`](Self::serve).
+    /// into `buf`, `Ordinary` (the default) to have it served through [`serve`](Self::serve).
     /// Whatever is answered here must be what `serve` would answer.
     fn serve_wire(&self, _query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
-        Wire::Slow
+        Wire::Ordinary
     }
 }
 

@@ -1,6 +1,6 @@
 //! The answer a plugin returns.
 
-use hickory_proto::op::{Message, MessageType, Metadata, ResponseCode};
+use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::Record;
 
 use crate::Ctx;
@@ -21,11 +21,11 @@ pub struct Response {
 }
 
 impl Response {
-    /// An empty answer to `ctx` (ID, opcode, RD and CD copied) with `rcode`.
+    /// An empty answer to `ctx` with `rcode`, its header as the server's policy says
+    /// ([`reply_metadata`](crate::wire::policy::reply_metadata): ID, opcode, RD and CD
+    /// copied).
     pub fn new(ctx: &Ctx, writer: &'static str, rcode: ResponseCode) -> Self {
-        let mut metadata = Metadata::response_from_request(&ctx.metadata);
-        metadata.message_type = MessageType::Response;
-        metadata.response_code = rcode;
+        let metadata = crate::wire::policy::reply_metadata(&ctx.metadata, rcode);
         let mut message =
             Message::new(ctx.metadata.id, MessageType::Response, ctx.metadata.op_code);
         message.metadata = metadata;
@@ -48,12 +48,5 @@ impl Response {
     /// The answer's rcode.
     pub fn rcode(&self) -> ResponseCode {
         self.message.metadata.response_code
-    }
-
-    /// Whether this is a negative answer: NXDOMAIN, or NOERROR with no answer records.
-    pub fn is_negative(&self) -> bool {
-        let rcode = self.rcode();
-        rcode == ResponseCode::NXDomain
-            || (rcode == ResponseCode::NoError && self.message.answers.is_empty())
     }
 }

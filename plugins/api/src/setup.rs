@@ -56,6 +56,16 @@ impl std::fmt::Debug for HttpRoute {
     }
 }
 
+/// How often `reload` looks at the Corefile: every `every`, plus a random part of
+/// `jitter` each time (so replicas reading the same ConfigMap do not reload in step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReloadSchedule {
+    /// The check interval.
+    pub every: Duration,
+    /// The most added to one wait, at random.
+    pub jitter: Duration,
+}
+
 /// The server block a plugin is built in, and what the plugin registers with the server.
 #[derive(Debug)]
 pub struct SetupCtx {
@@ -75,9 +85,12 @@ pub struct SetupCtx {
     pub lameduck: Option<Duration>,
     /// Whether the block records CoreDNS's per-query metrics (from `prometheus`).
     pub metrics: bool,
+    /// The block's UDP payload size (`bufsize`): answers to EDNS clients are at most
+    /// this large, and advertise it; `None` keeps the server's 1232.
+    pub bufsize: Option<u16>,
     /// How often to check the Corefile for changes, and the random spread added to
     /// each wait (from `reload`).
-    pub reload: Option<(Duration, Duration)>,
+    pub reload: Option<ReloadSchedule>,
 }
 
 impl SetupCtx {
@@ -90,6 +103,7 @@ impl SetupCtx {
             readiness,
             http_routes: Vec::new(),
             bind: Vec::new(),
+            bufsize: None,
             lameduck: None,
             metrics: false,
             reload: None,

@@ -1,12 +1,17 @@
 //! Helpers for plugin unit tests (feature `testing`): read a directive written as in
-//! a Corefile, a setup context without the server's parser, and a temporary directory.
+//! a Corefile, a setup context without the server's parser, a temporary directory, a
+//! stand-in for the rest of the chain, and records printed as one line each.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::{Directive, Readiness, SetupCtx, Token};
-use hickory_proto::rr::Name;
+use crate::{
+    BoxFuture, Ctx, Directive, Next, Plugin, PluginError, Protocol, Readiness, Response, SetupCtx,
+    Token,
+};
+use hickory_proto::op::{Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// Reads one directive written as in a Corefile (`name args... {` newline, block lines,
 /// `}`), with real line and column numbers in file `Corefile`.
@@ -103,4 +108,82 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// How a [`NextStub`] answers.
+type StubAnswer = Box<dyn Fn(&Ctx) -> Response + Send + Sync>;
+
+/// The rest of the chain after the plugin under test: answers every query through a
+/// function, as the plugin `next` (REFUSED with [`NextStub::refusing`]).
+pub struct NextStub {
+    answer: StubAnswer,
+}
+
+impl NextStub {
+    /// Answers everything REFUSED.
+    pub fn refusing() -> Self {
+        Self::new(|ctx| Response::new(ctx, "next", ResponseCode::Refused))
+    }
+
+    /// Answers through `answer`.
+    pub fn new(answer: impl Fn(&Ctx) -> Response + Send + Sync + 'static) -> Self {
+        Self {
+            answer: Box::new(answer),
+        }
+    }
+}
+
+impl Plugin for NextStub {
+    fn name(&self) -> &'static str {
+        "next"
+    }
+
+    fn serve<'a>(
+        &'a self,
+        ctx: &'a mut Ctx,
+        _next: Next<'a>,
+    ) -> BoxFuture<'a, Result<Response, PluginError>> {
+        let response = (self.answer)(ctx);
+        Box::pin(async move { Ok(response) })
+    }
+}
+
+/// Runs `plugin`, followed by `next`, on a query for `name`/`qtype` from
+/// 10.0.0.99:5353 over UDP.
+pub async fn ask(
+    plugin: Arc<dyn Plugin>,
+    next: NextStub,
+    name: &str,
+    qtype: RecordType,
+) -> Result<Response, PluginError> {
+    let chain: Vec<Arc<dyn Plugin>> = vec![plugin, Arc::new(next)];
+    let query = Query::query(
+        Name::from_ascii(name).unwrap_or_else(|_| Name::root()),
+        qtype,
+    );
+    let mut ctx = Ctx::new(
+        query,
+        std::net::SocketAddr::from(([10, 0, 0, 99], 5353)),
+        Protocol::Udp,
+    );
+    Next::new(&chain).run(&mut ctx).await
+}
+
+/// One record as `owner ttl TYPE rdata`, an SOA's serial as `*` (it is the time of the
+/// last change).
+pub fn record_line(record: &Record) -> String {
+    let data = match &record.data {
+        RData::SOA(soa) => format!(
+            "{} {} * {} {} {} {}",
+            soa.mname, soa.rname, soa.refresh, soa.retry, soa.expire, soa.minimum
+        ),
+        other => other.to_string(),
+    };
+    format!(
+        "{} {} {} {}",
+        record.name,
+        record.ttl,
+        record.record_type(),
+        data
+    )
 }

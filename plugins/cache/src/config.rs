@@ -188,8 +188,7 @@ impl CacheConfig {
         let name = line.name.text.as_str();
         match name {
             "success" | "denial" => {
-                line.arg_count(1, 3)?;
-                line.no_block()?;
+                line.check_args(1, 3)?;
                 let store = if name == "success" {
                     &mut self.success
                 } else {
@@ -225,8 +224,7 @@ impl CacheConfig {
                 }
             }
             "prefetch" => {
-                line.arg_count(1, 3)?;
-                line.no_block()?;
+                line.check_args(1, 3)?;
                 let amount = &line.args[0];
                 let amount = amount.text.parse::<u32>().map_err(|_| {
                     amount.error(format!(
@@ -265,8 +263,7 @@ impl CacheConfig {
                 self.prefetch = (amount > 0).then_some(prefetch);
             }
             "serve_stale" => {
-                line.arg_count(0, 5)?;
-                line.no_block()?;
+                line.check_args(0, 5)?;
                 self.serve_stale = Some(serve_stale(line)?);
             }
             "serve_stale_policy" => {
@@ -275,8 +272,7 @@ impl CacheConfig {
                 ));
             }
             "servfail" => {
-                line.arg_count(1, 1)?;
-                line.no_block()?;
+                line.check_args(1, 1)?;
                 let token = &line.args[0];
                 let duration = token.duration()?;
                 if duration > MAX_SERVFAIL {
@@ -288,8 +284,7 @@ impl CacheConfig {
                 self.servfail_ttl = whole_seconds(duration);
             }
             "disable" => {
-                line.arg_count(1, usize::MAX)?;
-                line.no_block()?;
+                line.check_args(1, usize::MAX)?;
                 let kind = &line.args[0];
                 let mut zones = line.args[1..]
                     .iter()
@@ -309,8 +304,7 @@ impl CacheConfig {
                 }
             }
             "keepttl" => {
-                line.arg_count(0, 0)?;
-                line.no_block()?;
+                line.check_args(0, 0)?;
                 self.keepttl = true;
             }
             _ => return Err(directive.unknown_option(line)),

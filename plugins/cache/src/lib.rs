@@ -7,8 +7,11 @@
 // Tests may unwrap; the non-test build of the crate is still checked for it.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod classify;
 mod config;
+mod encoded;
 mod item;
+mod lookup;
 mod metrics;
 mod plugin;
 mod store;

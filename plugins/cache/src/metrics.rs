@@ -14,6 +14,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
+use crate::lookup::PerStore;
+
 /// `type` label values.
 pub(crate) const SUCCESS: &str = "success";
 pub(crate) const DENIAL: &str = "denial";
@@ -113,10 +115,9 @@ pub(crate) struct ServerMetrics {
     pub prefetch: Counter,
     pub drops: Counter,
     pub served_stale: Counter,
-    /// Success, then denial.
-    pub hits: [Counter; 2],
-    pub evictions: [Counter; 2],
-    pub entries: [Gauge; 2],
+    pub hits: PerStore<Counter>,
+    pub evictions: PerStore<Counter>,
+    pub entries: PerStore<Gauge>,
 }
 
 impl ServerMetrics {
@@ -157,9 +158,18 @@ impl ServerMetrics {
             prefetch,
             drops,
             served_stale,
-            hits: [hits_success, hits_denial],
-            evictions: [evictions_success, evictions_denial],
-            entries: [entries_success, entries_denial],
+            hits: PerStore {
+                success: hits_success,
+                denial: hits_denial,
+            },
+            evictions: PerStore {
+                success: evictions_success,
+                denial: evictions_denial,
+            },
+            entries: PerStore {
+                success: entries_success,
+                denial: entries_denial,
+            },
         }
     }
 }
@@ -218,7 +228,7 @@ mod tests {
         let b = metrics.server(&Arc::from("dns://:1053"));
         assert!(Arc::ptr_eq(&a, &b));
         a.requests.inc();
-        b.hits[0].inc();
+        b.hits.success.inc();
         let text = clusterdns_api::metrics::encode_text();
         assert!(
             text.contains(

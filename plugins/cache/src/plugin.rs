@@ -15,11 +15,13 @@ use tokio::time::Instant;
 
 use clusterdns_api::wire::{Wire, WireName, WireQuery};
 use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Response};
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
+use crate::classify::{Class, cache_ttl, classify, set_ttls, storable};
 use crate::config::{CacheConfig, RefreshMode};
-use crate::item::{Class, Item, Question, RefreshClaim, cache_ttl, classify, set_ttls, storable};
+use crate::item::{Item, Question, RefreshClaim};
+use crate::lookup::{Lookup, PerStore, StoreKind};
 use crate::metrics::{CacheMetrics, ServerMetrics};
 use crate::store::{Key, KeyHasher, Store};
 
@@ -31,19 +33,8 @@ pub struct Cache {
     /// The zones, for matching on the wire path.
     zones_wire: Vec<WireName>,
     pub(crate) keys: KeyHasher,
-    pub(crate) success: Store,
-    pub(crate) denial: Store,
+    pub(crate) stores: PerStore<Store>,
     pub(crate) metrics: CacheMetrics,
-}
-
-/// What a lookup found.
-enum Lookup {
-    /// A live entry.
-    Fresh(Arc<Item>),
-    /// An expired entry still within the `serve_stale` window.
-    Stale(Arc<Item>),
-    /// Nothing usable.
-    Miss,
 }
 
 impl Cache {
@@ -54,8 +45,10 @@ impl Cache {
             all_zones: config.zones.iter().any(Name::is_root),
             zones_wire: config.zones.iter().map(WireName::new).collect(),
             keys: KeyHasher::default(),
-            success: Store::new(config.success.shard_capacity()),
-            denial: Store::new(config.denial.shard_capacity()),
+            stores: PerStore {
+                success: Store::new(config.success.shard_capacity()),
+                denial: Store::new(config.denial.shard_capacity()),
+            },
             metrics,
             config,
         }
@@ -84,59 +77,32 @@ impl Cache {
         )
     }
 
-    /// Looks `ctx`'s question up: the denial store first, then the success store, as
-    /// CoreDNS does, except that a cached SERVFAIL does not hide a usable positive
-    /// entry. Counts the hit or miss.
-    fn lookup(&self, ctx: &Ctx, key: Key, now: Instant, metrics: &ServerMetrics) -> Lookup {
-        let stale_window = self
-            .config
+    /// How long past expiry an entry may still be served (`serve_stale`), in seconds.
+    pub(crate) fn stale_window(&self) -> i64 {
+        self.config
             .serve_stale
             .as_ref()
-            .map_or(0, |s| i64::try_from(s.up_to.as_secs()).unwrap_or(i64::MAX));
-        // Some(true): live; Some(false): stale but servable; None: not usable.
-        let usable = |store: &Store, item: &Arc<Item>| -> Option<bool> {
-            if !item.question.matches(ctx) {
-                return None;
+            .map_or(0, |s| i64::try_from(s.up_to.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    /// Looks `ctx`'s question up by the one rule ([`PerStore::find`]) and counts the
+    /// hit or miss.
+    fn lookup(&self, ctx: &Ctx, key: Key, now: Instant, metrics: &ServerMetrics) -> Lookup {
+        let lookup = self.stores.find(
+            key,
+            |question| question.matches(ctx),
+            self.stale_window(),
+            now,
+        );
+        match &lookup {
+            Lookup::Fresh(_, kind) | Lookup::Stale(_, kind) => {
+                metrics.hits.get(*kind).inc();
             }
-            let remaining = item.remaining(now);
-            if remaining > 0 {
-                Some(true)
-            } else if -remaining < stale_window {
-                Some(false)
-            } else {
-                // Expired for good: free the slot now rather than wait for eviction.
-                store.remove_if_same(key, item);
-                None
+            Lookup::Miss => {
+                metrics.misses.inc();
             }
-        };
-        let found = |item: Arc<Item>, fresh: bool| {
-            if fresh {
-                Lookup::Fresh(item)
-            } else {
-                Lookup::Stale(item)
-            }
-        };
-        if let Some(item) = self.denial.get(key)
-            && let Some(fresh) = usable(&self.denial, &item)
-        {
-            if item.is_server_error()
-                && let Some(positive) = self.success.get(key)
-                && let Some(positive_fresh) = usable(&self.success, &positive)
-            {
-                metrics.hits[0].inc();
-                return found(positive, positive_fresh);
-            }
-            metrics.hits[1].inc();
-            return found(item, fresh);
         }
-        if let Some(item) = self.success.get(key)
-            && let Some(fresh) = usable(&self.success, &item)
-        {
-            metrics.hits[0].inc();
-            return found(item, fresh);
-        }
-        metrics.misses.inc();
-        Lookup::Miss
+        lookup
     }
 
     /// The answer from a live entry, its TTLs counted down (or kept, with `keepttl`).
@@ -239,11 +205,7 @@ impl Cache {
         previous: Option<&Item>,
     ) {
         // Cure53 DNS-01-003: never store an answer to another question.
-        if let Some(answered) = response.message.queries.first()
-            && (answered.query_type() != ctx.qtype()
-                || answered.query_class() != ctx.qclass()
-                || answered.name() != ctx.qname())
-        {
+        if !answers_our_question(&response.message, ctx) {
             metrics.drops.inc();
             return;
         }
@@ -260,25 +222,30 @@ impl Cache {
         if let Some(previous) = previous {
             item.inherit_hits(previous);
         }
-        let (store, other, index) = if denial {
-            (&self.denial, &self.success, 1)
+        let kind = if denial {
+            StoreKind::Denial
         } else {
-            (&self.success, &self.denial, 0)
+            StoreKind::Success
         };
-        if store.insert(key, item) {
-            metrics.evictions[index].inc();
+        if self.stores.get(kind).insert(key, item) {
+            metrics.evictions.get(kind).inc();
         }
         // The newest answer wins; but a SERVFAIL leaves a positive entry in place
         // (lookups prefer it), as CoreDNS does.
         if class != Class::ServerError {
-            other.remove(key);
+            self.stores.get(kind.other()).remove(key);
         }
         self.set_entries(metrics);
     }
 
     fn set_entries(&self, metrics: &ServerMetrics) {
-        metrics.entries[0].set(i64::try_from(self.success.len()).unwrap_or(i64::MAX));
-        metrics.entries[1].set(i64::try_from(self.denial.len()).unwrap_or(i64::MAX));
+        for kind in [StoreKind::Success, StoreKind::Denial] {
+            let len = self.stores.get(kind).len();
+            metrics
+                .entries
+                .get(kind)
+                .set(i64::try_from(len).unwrap_or(i64::MAX));
+        }
     }
 
     /// A miss: ask the rest of the chain, store its answer.
@@ -307,13 +274,8 @@ impl Cache {
     ) -> Option<Response> {
         let mut response = result.ok()?;
         let message = &response.message;
-        let same_question = message.queries.first().is_none_or(|q| {
-            q.query_type() == ctx.qtype()
-                && q.query_class() == ctx.qclass()
-                && q.name() == ctx.qname()
-        });
         let usable = !message.metadata.truncation
-            && same_question
+            && answers_our_question(message, ctx)
             && matches!(
                 message.metadata.response_code,
                 ResponseCode::NoError | ResponseCode::NXDomain
@@ -408,7 +370,7 @@ impl Plugin for Cache {
         metrics.requests.inc();
         let key = self.key(ctx);
         match self.lookup(ctx, key, now, &metrics) {
-            Lookup::Fresh(item) => {
+            Lookup::Fresh(item, _) => {
                 if self.should_prefetch(&item, now)
                     && let Some(claim) = RefreshClaim::new(&item, Duration::ZERO, now)
                 {
@@ -417,7 +379,7 @@ impl Plugin for Cache {
                 // The hit path: complete before the first poll.
                 Box::pin(ready(Ok(self.answer(&item, ctx, now))))
             }
-            Lookup::Stale(item) => Box::pin(self.stale(ctx, next, key, item, metrics, now)),
+            Lookup::Stale(item, _) => Box::pin(self.stale(ctx, next, key, item, metrics, now)),
             Lookup::Miss => Box::pin(self.fetch(ctx, next, key, metrics)),
         }
     }
@@ -427,13 +389,24 @@ impl Plugin for Cache {
     }
 }
 
+/// Whether `message` answers `ctx`'s question: the same type, class and name, or no
+/// question at all. Only such an answer may be stored or refresh an entry.
+fn answers_our_question(message: &Message, ctx: &Ctx) -> bool {
+    message.queries.first().is_none_or(|q| {
+        q.query_type() == ctx.qtype() && q.query_class() == ctx.qclass() && q.name() == ctx.qname()
+    })
+}
+
 #[cfg(test)]
 impl Cache {
     pub(crate) fn entries(&self) -> (usize, usize) {
-        (self.success.len(), self.denial.len())
+        (self.stores.success.len(), self.stores.denial.len())
     }
 
     pub(crate) fn capacities(&self) -> (usize, usize) {
-        (self.success.capacity(), self.denial.capacity())
+        (
+            self.stores.success.capacity(),
+            self.stores.denial.capacity(),
+        )
     }
 }

@@ -873,7 +873,9 @@ impl Harness {
         let packet = message.to_vec().unwrap();
         let mut query = WireQuery::parse(&packet, true).unwrap();
         query.set_server(&self.server);
-        query.shuffle = shuffle;
+        if shuffle {
+            query.set_order(clusterdns_api::wire::AnswerOrder::Shuffled);
+        }
         let mut buf = Vec::new();
         match self.cache.serve_wire(&mut query, &mut buf) {
             Wire::Answered { rcode, writer } => {
@@ -883,7 +885,7 @@ impl Harness {
                 assert_eq!(reply.metadata.id, 99);
                 Some(reply)
             }
-            Wire::Slow => {
+            Wire::Ordinary => {
                 assert!(buf.is_empty(), "nothing written for the ordinary path");
                 None
             }

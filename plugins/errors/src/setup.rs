@@ -41,8 +41,7 @@ pub(crate) fn parse(directive: &Directive) -> Result<Vec<Rule>, ConfigError> {
     for option in directive.block_lines() {
         match option.name.text.as_str() {
             "stacktrace" | "panicRecoveryStacktrace" => {
-                option.arg_count(0, 0)?;
-                option.no_block()?;
+                option.check_args(0, 0)?;
             }
             "consolidate" => rules.push(parse_consolidate(option)?),
             _ => return Err(directive.unknown_option(option)),
@@ -54,8 +53,7 @@ pub(crate) fn parse(directive: &Directive) -> Result<Vec<Rule>, ConfigError> {
 /// `consolidate DURATION REGEXP [LEVEL] [show_first]`: the level, if given, must come
 /// before `show_first`, as in CoreDNS.
 fn parse_consolidate(option: &Directive) -> Result<Rule, ConfigError> {
-    option.arg_count(2, 4)?;
-    option.no_block()?;
+    option.check_args(2, 4)?;
     let period = option.args[0].duration()?;
     let source = &option.args[1];
     if source.text.len() > MAX_PATTERN_LEN {

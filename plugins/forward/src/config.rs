@@ -146,50 +146,49 @@ impl ForwardConfig {
     ) -> Result<(), ConfigError> {
         match line.name.text.as_str() {
             "except" => {
-                line.arg_count(1, usize::MAX)?;
-                line.no_block()?;
+                line.check_args(1, usize::MAX)?;
                 for token in &line.args {
                     self.except.push(parse_zone(token)?);
                 }
             }
             "force_tcp" => {
-                flag(line)?;
+                line.flag()?;
                 self.force_tcp = true;
             }
             "prefer_udp" => {
-                flag(line)?;
+                line.flag()?;
                 self.prefer_udp = true;
             }
             "next_on_nodata" => {
-                flag(line)?;
+                line.flag()?;
                 self.next_on_nodata = true;
             }
             "failfast_all_unhealthy_upstreams" => {
-                flag(line)?;
+                line.flag()?;
                 self.failfast = true;
             }
-            "expire" => self.expire = single(line)?.duration()?,
+            "expire" => self.expire = line.single()?.duration()?,
             "read_timeout" => {
-                let token = single(line)?;
+                let token = line.single()?;
                 self.read_timeout = token.duration()?;
                 if self.read_timeout.is_zero() {
                     return Err(token.error("read_timeout: must be positive, got \"0\""));
                 }
             }
             "max_idle_conns" => {
-                self.max_idle_conns = single(line)?.parse("a number of connections")?;
+                self.max_idle_conns = line.single()?.parse("a number of connections")?;
             }
-            "max_fails" => self.max_fails = single(line)?.parse("a number of failures")?,
+            "max_fails" => self.max_fails = line.single()?.parse("a number of failures")?,
             "max_connect_attempts" => {
-                self.max_connect_attempts = Some(single(line)?.parse("a number of attempts")?);
+                self.max_connect_attempts = Some(line.single()?.parse("a number of attempts")?);
             }
             "max_concurrent" => {
-                let max: usize = single(line)?.parse("a number of queries")?;
+                let max: usize = line.single()?.parse("a number of queries")?;
                 self.max_concurrent = (max > 0).then_some(max);
             }
             "health_check" => self.health_check(line)?,
             "policy" => {
-                let token = single(line)?;
+                let token = line.single()?;
                 self.policy = Policy::parse(&token.text).ok_or_else(|| {
                     token.error(format!(
                         "policy: unknown policy {:?}, expected random, round_robin or sequential",
@@ -209,7 +208,7 @@ impl ForwardConfig {
             }
             "next" => self.next = rcodes(line)?,
             "tls_servername" => {
-                let token = single(line)?;
+                let token = line.single()?;
                 tls::server_name(&token.text)
                     .map_err(|e| token.error(format!("tls_servername: {e}")))?;
                 if self.upstreams.iter().any(|u| u.server_name.is_some()) {
@@ -221,8 +220,7 @@ impl ForwardConfig {
                 self.tls_servername = Some(token.text.clone());
             }
             "tls" => {
-                line.arg_count(0, 3)?;
-                line.no_block()?;
+                line.check_args(0, 3)?;
                 let paths: Vec<_> = line
                     .args
                     .iter()
@@ -252,8 +250,7 @@ impl ForwardConfig {
 
     /// `health_check DURATION [no_rec] [domain FQDN]`.
     fn health_check(&mut self, line: &Directive) -> Result<(), ConfigError> {
-        line.arg_count(1, 4)?;
-        line.no_block()?;
+        line.check_args(1, 4)?;
         self.health_check = line.args[0].duration()?;
         let mut rest = line.args[1..].iter();
         while let Some(token) = rest.next() {
@@ -276,23 +273,9 @@ impl ForwardConfig {
     }
 }
 
-/// Checks an option that takes no arguments.
-fn flag(line: &Directive) -> Result<(), ConfigError> {
-    line.arg_count(0, 0)?;
-    line.no_block()
-}
-
-/// The single argument of an option.
-fn single(line: &Directive) -> Result<&Token, ConfigError> {
-    line.arg_count(1, 1)?;
-    line.no_block()?;
-    Ok(&line.args[0])
-}
-
 /// One or more rcode names (`NXDOMAIN`, `servfail`, ...).
 fn rcodes(line: &Directive) -> Result<Vec<ResponseCode>, ConfigError> {
-    line.arg_count(1, usize::MAX)?;
-    line.no_block()?;
+    line.check_args(1, usize::MAX)?;
     line.args
         .iter()
         .map(|token| {

@@ -25,55 +25,37 @@ use tokio_rustls::client::TlsStream;
 use crate::tls::TlsTarget;
 
 /// The EDNS payload size advertised upstream (DNS Flag Day 2020).
-pub(crate) const EDNS_PAYLOAD: u16 = 1232;
+pub(crate) const EDNS_PAYLOAD: u16 = clusterdns_api::wire::MAX_UDP_PAYLOAD;
 
 /// The largest UDP datagram read: well above the 1232 bytes advertised, and small
 /// enough that thousands of queries in flight cost little. A reply that fills it may
 /// have been cut, and is asked again over TCP.
 const UDP_BUFFER: usize = 4096;
 
-/// The transport of one exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Proto {
-    Udp,
-    Tcp,
-}
-
-impl Proto {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-        }
-    }
-}
-
-/// Why an exchange gave no answer.
-#[derive(Debug)]
-pub(crate) enum ExchangeError {
+/// Why an exchange gave no answer. The texts are part of the interface: they end the
+/// error a failed query logs (`upstream ADDR over PROTO: TEXT`), which the `errors`
+/// plugin's `consolidate` patterns match.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
     /// No acceptable reply before the deadline.
+    #[error("no answer within {}ms", .0.as_millis())]
     Timeout(Duration),
     /// A socket error (connection refused, unreachable, ...).
-    Io(io::Error),
+    #[error("{0}")]
+    Io(#[source] io::Error),
     /// The upstream closed the TCP connection before answering.
+    #[error("connection closed by the upstream")]
     Closed,
     /// A UDP reply with the query's ID filled the whole receive buffer: it may have
     /// been cut, so it must be asked again over TCP.
+    #[error("UDP answer larger than {UDP_BUFFER} bytes")]
     Oversized,
     /// The query could not be encoded.
-    Encode(String),
-}
-
-impl fmt::Display for ExchangeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Timeout(after) => write!(f, "no answer within {}ms", after.as_millis()),
-            Self::Io(error) => write!(f, "{error}"),
-            Self::Closed => f.write_str("connection closed by the upstream"),
-            Self::Oversized => write!(f, "UDP answer larger than {UDP_BUFFER} bytes"),
-            Self::Encode(error) => write!(f, "cannot encode the query: {error}"),
-        }
-    }
+    #[error("cannot encode the query: {0}")]
+    Encode(#[source] clusterdns_api::proto::ProtoError),
+    /// The encoded query is shorter than a header or longer than a TCP frame.
+    #[error("cannot encode the query: unexpected size {0}")]
+    Size(usize),
 }
 
 /// A query ready to be sent, with a fresh ID for each attempt.
@@ -111,14 +93,9 @@ impl Outgoing {
     }
 
     fn encode(message: &Message, query: Query) -> Result<Self, ExchangeError> {
-        let template = message
-            .to_vec()
-            .map_err(|e| ExchangeError::Encode(e.to_string()))?;
+        let template = message.to_vec().map_err(ExchangeError::Encode)?;
         if template.len() < 12 || template.len() > usize::from(u16::MAX) {
-            return Err(ExchangeError::Encode(format!(
-                "unexpected size {}",
-                template.len()
-            )));
+            return Err(ExchangeError::Size(template.len()));
         }
         Ok(Self { template, query })
     }
@@ -283,8 +260,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (packet, id) = outgoing.packet();
-    let len = u16::try_from(packet.len())
-        .map_err(|_| ExchangeError::Encode("query too large".to_owned()))?;
+    let len = u16::try_from(packet.len()).map_err(|_| ExchangeError::Size(packet.len()))?;
     let mut framed = Vec::with_capacity(packet.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(&packet);

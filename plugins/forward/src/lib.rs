@@ -6,6 +6,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod config;
+mod errors;
 mod exchange;
 mod metrics;
 mod plugin;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
 
+pub use errors::{ExchangeError, ForwardError, SetupError, TlsError};
 pub use plugin::Forward;
 
 use config::ForwardConfig;
@@ -32,7 +34,7 @@ pub fn setup(
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
     let config = ForwardConfig::parse(directive, ctx)?;
-    let forward = Forward::new(&config).map_err(|e| directive.error(e))?;
+    let forward = Forward::new(&config).map_err(|e| directive.error(e.to_string()))?;
     metrics::init();
     Ok(Some(Arc::new(forward)))
 }

@@ -1,5 +1,6 @@
 //! The `forward` plugin in the query chain.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -7,13 +8,16 @@ use std::time::Duration;
 use clusterdns_api::proto::op::{Message, ResponseCode};
 use clusterdns_api::proto::rr::Name;
 use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Protocol, Response};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
 use crate::config::{ATTEMPTS_PER_UPSTREAM, ForwardConfig};
-use crate::exchange::{Outgoing, Proto};
+use crate::errors::{ExchangeError, ForwardError, SetupError};
+use crate::exchange::Outgoing;
 use crate::metrics;
 use crate::policy::Selector;
-use crate::upstream::Client;
+use crate::upstream::{Client, Upstream};
 
 /// The longest one query is worked on before SERVFAIL: shorter than the 5s a stub
 /// resolver waits before it gives up on an attempt (so the SERVFAIL still reaches it),
@@ -59,7 +63,7 @@ impl Drop for InFlight<'_> {
 }
 
 impl Forward {
-    pub(crate) fn new(config: &ForwardConfig) -> Result<Self, String> {
+    pub(crate) fn new(config: &ForwardConfig) -> Result<Self, SetupError> {
         let count = u32::try_from(config.upstreams.len()).unwrap_or(u32::MAX);
         let max_attempts = match config.max_connect_attempts {
             None => ATTEMPTS_PER_UPSTREAM.saturating_mul(count),
@@ -94,15 +98,15 @@ impl Forward {
 
     /// The transport to the upstreams: `force_tcp` wins over `prefer_udp`, and by
     /// default the client's own.
-    fn proto(&self, client: Protocol) -> Proto {
+    fn proto(&self, client: Protocol) -> Protocol {
         if self.force_tcp {
-            Proto::Tcp
+            Protocol::Tcp
         } else if self.prefer_udp {
-            Proto::Udp
+            Protocol::Udp
         } else {
             match client {
-                Protocol::Udp => Proto::Udp,
-                Protocol::Tcp => Proto::Tcp,
+                Protocol::Udp => Protocol::Udp,
+                Protocol::Tcp => Protocol::Tcp,
             }
         }
     }
@@ -126,11 +130,12 @@ impl Forward {
             metrics::max_concurrent_reject();
             return Ok(Response::new(ctx, "forward", ResponseCode::Refused));
         };
-        let outgoing = Outgoing::from_ctx(ctx).map_err(|e| self.error(ctx, &e.to_string()))?;
+        let outgoing =
+            Outgoing::from_ctx(ctx).map_err(|e| self.error(ctx, &ForwardError::Query(e)))?;
         let reply = self
             .resolve(&outgoing, self.proto(ctx.protocol))
             .await
-            .map_err(|message| self.error(ctx, &message))?;
+            .map_err(|error| self.error(ctx, &error))?;
         drop(slot);
         let rcode = reply.metadata.response_code;
         if self.next.contains(&rcode)
@@ -148,63 +153,93 @@ impl Forward {
         })
     }
 
-    fn error(&self, ctx: &Ctx, message: &str) -> PluginError {
+    /// The error at the chain's boundary, as text: `QNAME QTYPE: ERROR`.
+    fn error(&self, ctx: &Ctx, error: &ForwardError) -> PluginError {
         PluginError::failed(
             "forward",
-            format!("{} {}: {message}", ctx.qname(), ctx.qtype()),
+            format!("{} {}: {error}", ctx.qname(), ctx.qtype()),
         )
     }
 
     /// Tries the upstreams in the policy's order until one answers, within
     /// [`QUERY_DEADLINE`] and `max_attempts` attempts. Down upstreams are skipped;
     /// when all are down, a random one is tried (unless `failfast`).
-    async fn resolve(&self, outgoing: &Outgoing, proto: Proto) -> Result<Message, String> {
+    ///
+    /// An attempt that has not answered within the read timeout is counted as a
+    /// failure of its upstream and another attempt starts beside it, but it keeps
+    /// listening: whichever answer arrives first before the deadline is used. An
+    /// upstream that answers just after the read timeout is slow, not dead, and
+    /// dropping its answer would turn every such query into a SERVFAIL.
+    async fn resolve(&self, outgoing: &Outgoing, proto: Protocol) -> Result<Message, ForwardError> {
         let upstreams = &self.client.upstreams;
         let count = upstreams.len();
         if count == 0 {
-            return Err("no upstreams".to_owned());
+            return Err(ForwardError::NoUpstreams);
         }
-        let order = self.selector.order(count);
+        let mut picker = Picker::new(self.selector.order(count));
         let overall = Instant::now() + QUERY_DEADLINE;
-        let mut attempts = 0;
+        let read_timeout = self.client.read_timeout();
+        let mut attempts: u32 = 0;
         let mut failovers = 0;
-        let mut skipped = 0;
-        let mut position = 0;
         let mut last_reply: Option<Message> = None;
-        let mut last_error: Option<String> = None;
-        while attempts < self.max_attempts && Instant::now() < overall {
-            if position >= count {
-                position = 0;
-                skipped = 0;
+        let mut last_error: Option<(SocketAddr, ExchangeError)> = None;
+        let mut pending = FuturesUnordered::new();
+        let mut in_flight: Vec<InFlightAttempt> = Vec::new();
+        // When the newest attempt has waited a read timeout and the next one is due.
+        let mut next_attempt = Some(Instant::now());
+        loop {
+            let now = Instant::now();
+            if next_attempt.is_some_and(|at| at <= now) {
+                next_attempt = None;
+                if attempts < self.max_attempts && now < overall {
+                    // `None`: every upstream is down and `failfast` forbids trying one.
+                    if let Some(index) = picker.next(self, upstreams) {
+                        attempts += 1;
+                        in_flight.push(InFlightAttempt {
+                            id: attempts,
+                            index,
+                            started: now,
+                            counted: false,
+                        });
+                        pending.push(self.attempt(attempts, index, outgoing, proto, overall));
+                        next_attempt = Some(now + read_timeout);
+                    }
+                }
             }
-            let mut upstream = &upstreams[order[position]];
-            position += 1;
-            if upstream.is_down(self.client.max_fails) {
-                skipped += 1;
-                if skipped < count {
+            if pending.is_empty() {
+                break;
+            }
+            let wake = next_attempt.unwrap_or(overall).min(overall);
+            let (id, index, started, result) = tokio::select! {
+                Some(done) = pending.next() => done,
+                () = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= overall {
+                        break;
+                    }
+                    // The newest attempt had its read timeout: count it against its
+                    // upstream (an answer later still clears it) and start another.
+                    if let Some(newest) = in_flight.last_mut().filter(|a| !a.counted) {
+                        newest.counted = true;
+                        self.client.failed(&upstreams[newest.index]);
+                    }
                     continue;
                 }
-                metrics::healthcheck_broken();
-                if self.failfast {
-                    break;
-                }
-                upstream = &upstreams[rand::random_range(0..count)];
-            }
-            attempts += 1;
-            let start = Instant::now();
-            match self
-                .client
-                .exchange(upstream, outgoing, proto, overall)
-                .await
-            {
+            };
+            let counted = in_flight
+                .iter()
+                .position(|a| a.id == id)
+                .is_some_and(|at| in_flight.remove(at).counted);
+            let upstream = &upstreams[index];
+            match result {
                 Ok(reply) => {
                     upstream.record_success();
                     let rcode = reply.metadata.response_code;
-                    metrics::request_duration(&upstream.label, rcode, start.elapsed());
+                    metrics::request_duration(&upstream.label, rcode, started.elapsed());
                     if self.failover.contains(&rcode) {
                         failovers += 1;
                         if failovers < count {
                             last_reply = Some(reply);
+                            next_attempt = Some(Instant::now());
                             continue;
                         }
                     }
@@ -212,19 +247,107 @@ impl Forward {
                 }
                 Err(error) => {
                     tracing::debug!(upstream = %upstream.addr, proto = proto.as_str(), %error, "forward: upstream failed");
-                    self.client.failed(upstream);
-                    last_error = Some(format!(
-                        "upstream {} over {}: {error}",
-                        upstream.addr,
-                        proto.as_str()
-                    ));
+                    if !counted {
+                        self.client.failed(upstream);
+                    }
+                    last_error = Some((upstream.addr, error));
+                    // Try the next upstream at once (earlier attempts keep waiting).
+                    next_attempt = Some(Instant::now());
                 }
             }
         }
         if let Some(reply) = last_reply {
             return Ok(reply);
         }
-        Err(last_error.unwrap_or_else(|| "no healthy upstreams".to_owned()))
+        // Attempts still waiting at the deadline: the newest one is named.
+        if let Some(newest) = in_flight.last() {
+            last_error = Some((
+                upstreams[newest.index].addr,
+                ExchangeError::Timeout(overall.saturating_duration_since(newest.started)),
+            ));
+        }
+        match last_error {
+            Some((upstream, last)) => Err(ForwardError::AllFailed {
+                attempts,
+                upstream,
+                proto: proto.as_str(),
+                last,
+            }),
+            None => Err(ForwardError::NoHealthy),
+        }
+    }
+
+    /// One attempt at `upstreams[index]`, listening until `deadline`; its id, the
+    /// upstream's index, when it started and how it ended.
+    async fn attempt(
+        &self,
+        id: u32,
+        index: usize,
+        outgoing: &Outgoing,
+        proto: Protocol,
+        deadline: Instant,
+    ) -> (u32, usize, Instant, Result<Message, ExchangeError>) {
+        let started = Instant::now();
+        let upstream = &self.client.upstreams[index];
+        let result = self
+            .client
+            .exchange(upstream, outgoing, proto, deadline)
+            .await;
+        (id, index, started, result)
+    }
+}
+
+/// An attempt of [`Forward::resolve`] still waiting for its answer.
+struct InFlightAttempt {
+    id: u32,
+    /// Its upstream's index.
+    index: usize,
+    started: Instant,
+    /// Whether its read timeout passed and it was counted as a failure.
+    counted: bool,
+}
+
+/// The upstreams in the policy's order, round and round, skipping those that are down.
+struct Picker {
+    order: Vec<usize>,
+    position: usize,
+    skipped: usize,
+}
+
+impl Picker {
+    fn new(order: Vec<usize>) -> Self {
+        Self {
+            order,
+            position: 0,
+            skipped: 0,
+        }
+    }
+
+    /// The next upstream to try: the next healthy one in order; when all are down, a
+    /// random one, or `None` with `failfast`.
+    fn next(&mut self, forward: &Forward, upstreams: &[Arc<Upstream>]) -> Option<usize> {
+        let count = self.order.len();
+        loop {
+            if self.position >= count {
+                self.position = 0;
+                self.skipped = 0;
+            }
+            let index = self.order[self.position];
+            self.position += 1;
+            if !upstreams[index].is_down(forward.client.max_fails) {
+                return Some(index);
+            }
+            self.skipped += 1;
+            if self.skipped < count {
+                continue;
+            }
+            metrics::healthcheck_broken();
+            self.skipped = 0;
+            if forward.failfast {
+                return None;
+            }
+            return Some(rand::random_range(0..count));
+        }
     }
 }
 
@@ -285,12 +408,12 @@ mod tests {
     #[test]
     fn transport_follows_the_options() {
         let f = forward("forward . 10.0.0.1");
-        assert_eq!(f.proto(Protocol::Udp), Proto::Udp);
-        assert_eq!(f.proto(Protocol::Tcp), Proto::Tcp);
+        assert_eq!(f.proto(Protocol::Udp), Protocol::Udp);
+        assert_eq!(f.proto(Protocol::Tcp), Protocol::Tcp);
         let f = forward("forward . 10.0.0.1 {\nprefer_udp\n}");
-        assert_eq!(f.proto(Protocol::Tcp), Proto::Udp);
+        assert_eq!(f.proto(Protocol::Tcp), Protocol::Udp);
         let f = forward("forward . 10.0.0.1 {\nprefer_udp\nforce_tcp\n}");
-        assert_eq!(f.proto(Protocol::Udp), Proto::Tcp);
+        assert_eq!(f.proto(Protocol::Udp), Protocol::Tcp);
     }
 
     #[test]

@@ -2,13 +2,58 @@
 //! certificate is checked against.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+/// Why the TLS settings of a `forward` cannot be used. The texts follow `tls:` in the
+/// Corefile error.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate file cannot be read or is not PEM.
+    #[error("cannot read certificates from {}: {source}", .path.display())]
+    ReadCerts {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: pem::Error,
+    },
+    /// A certificate file holds no certificate.
+    #[error("no PEM certificate in {}", .0.display())]
+    NoCertificate(PathBuf),
+    /// A CA certificate is not usable.
+    #[error("invalid CA certificate in {}: {source}", .path.display())]
+    InvalidCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rustls::Error,
+    },
+    /// The TLS library refused the protocol versions.
+    #[error("{0}")]
+    Protocols(#[source] rustls::Error),
+    /// The client key file cannot be read.
+    #[error("cannot read a private key from {}: {source}", .path.display())]
+    ReadKey {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: pem::Error,
+    },
+    /// The client certificate and key do not go together.
+    #[error("invalid client certificate or key: {0}")]
+    ClientCert(#[source] rustls::Error),
+    /// A name that cannot be checked against a certificate.
+    #[error("{0:?} is not a valid TLS server name")]
+    ServerName(String),
+}
 
 /// The TLS client settings of one `forward`, from its `tls [CERT KEY] [CA]` line.
 ///
@@ -18,14 +63,15 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 pub(crate) fn client_config(
     ca: Option<&Path>,
     client: Option<(&Path, &Path)>,
-) -> Result<Arc<ClientConfig>, String> {
+) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     match ca {
         Some(path) => {
             for cert in read_certs(path)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("invalid CA certificate in {}: {e}", path.display()))?;
+                roots.add(cert).map_err(|source| TlsError::InvalidCa {
+                    path: path.to_owned(),
+                    source,
+                })?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -35,16 +81,18 @@ pub(crate) fn client_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Protocols)?
         .with_root_certificates(roots);
     let config = match client {
         Some((cert, key)) => {
             let certs = read_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::ReadKey {
+                path: key.to_owned(),
+                source,
+            })?;
             builder
                 .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("invalid client certificate or key: {e}"))?
+                .map_err(TlsError::ClientCert)?
         }
         None => builder.with_no_client_auth(),
     };
@@ -52,20 +100,22 @@ pub(crate) fn client_config(
 }
 
 /// The PEM certificates of `path`; at least one.
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read certificates from {}: {e}", path.display()))?;
+        .map_err(|source| TlsError::ReadCerts {
+            path: path.to_owned(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!("no PEM certificate in {}", path.display()));
+        return Err(TlsError::NoCertificate(path.to_owned()));
     }
     Ok(certs)
 }
 
 /// Checks that `name` can be a TLS server name (a DNS name or an IP address).
-pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, String> {
-    ServerName::try_from(name.to_owned())
-        .map_err(|_| format!("{name:?} is not a valid TLS server name"))
+pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(name.to_owned()).map_err(|_| TlsError::ServerName(name.to_owned()))
 }
 
 /// How one upstream is reached over TLS: the client settings and the name its
@@ -118,19 +168,25 @@ mod tests {
 
     #[test]
     fn explains_bad_files() {
-        let err = client_config(Some(Path::new("/nonexistent/ca.pem")), None).unwrap_err();
+        let err = client_config(Some(Path::new("/nonexistent/ca.pem")), None)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("cannot read certificates from /nonexistent/ca.pem"),
             "{err}"
         );
         let err = client_config(Some(&data("client.key")), None).unwrap_err();
+        assert!(matches!(err, TlsError::NoCertificate(_)), "{err}");
+        let err = err.to_string();
         assert!(err.starts_with("no PEM certificate in"), "{err}");
-        let err = client_config(None, Some((&data("client.pem"), &data("ca.pem")))).unwrap_err();
+        let err = client_config(None, Some((&data("client.pem"), &data("ca.pem"))))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("cannot read a private key from"), "{err}");
         assert!(server_name("dns.example").is_ok());
         assert!(server_name("127.0.0.1").is_ok());
         assert_eq!(
-            server_name("not a name").unwrap_err(),
+            server_name("not a name").unwrap_err().to_string(),
             "\"not a name\" is not a valid TLS server name"
         );
     }

@@ -15,9 +15,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ForwardConfig;
-use crate::exchange::{self, Conn, ExchangeError, Outgoing, Proto};
+use crate::errors::SetupError;
+use crate::exchange::{self, Conn, ExchangeError, Outgoing};
 use crate::metrics;
 use crate::tls::{self, TlsTarget};
+use clusterdns_api::Protocol;
 
 /// How long a health check waits for its answer (CoreDNS: 1s).
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -146,7 +148,7 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub fn new(config: &ForwardConfig) -> Result<Self, String> {
+    pub fn new(config: &ForwardConfig) -> Result<Self, SetupError> {
         let mut tls_config = config.tls_config.clone();
         let mut upstreams = Vec::with_capacity(config.upstreams.len());
         for upstream in &config.upstreams {
@@ -181,43 +183,44 @@ impl Client {
                 &config.health_check_domain,
                 config.health_check_rd,
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(SetupError::HealthQuery)?,
             health_over_tcp: config.force_tcp,
             cancel: CancellationToken::new(),
             cleaner: AtomicBool::new(false),
         })
     }
 
-    /// Asks `upstream` over `proto` (always TLS for a `tls://` upstream), within one
-    /// read timeout and before `overall`. A truncated UDP answer is asked again over
-    /// TCP; should that fail, the truncated answer is returned (the client can retry
-    /// over TCP itself).
+    /// Asks `upstream` over `proto` (always TLS for a `tls://` upstream), listening for
+    /// the answer until `deadline` (the query's: the caller starts another attempt
+    /// beside this one after a read timeout, and takes whichever answer comes first). A
+    /// truncated UDP answer is asked again over TCP; should that fail, the truncated
+    /// answer is returned (the client can retry over TCP itself).
     pub async fn exchange(
         self: &Arc<Self>,
         upstream: &Upstream,
         outgoing: &Outgoing,
-        proto: Proto,
-        overall: Instant,
+        proto: Protocol,
+        deadline: Instant,
     ) -> Result<Message, ExchangeError> {
-        let (deadline, budget) = self.attempt_deadline(overall);
+        let budget = deadline.saturating_duration_since(Instant::now());
         let proto = if upstream.tls.is_some() {
-            Proto::Tcp
+            Protocol::Tcp
         } else {
             proto
         };
         match proto {
-            Proto::Tcp => self.tcp(upstream, outgoing, deadline, budget).await,
-            Proto::Udp => {
+            Protocol::Tcp => self.tcp(upstream, outgoing, deadline, budget).await,
+            Protocol::Udp => {
                 let reply = match exchange::udp(upstream.addr, outgoing, deadline, budget).await {
                     Ok(reply) if !reply.metadata.truncation => return Ok(reply),
                     Ok(reply) => reply,
                     Err(ExchangeError::Oversized) => {
-                        let (deadline, budget) = self.attempt_deadline(overall);
+                        let budget = deadline.saturating_duration_since(Instant::now());
                         return self.tcp(upstream, outgoing, deadline, budget).await;
                     }
                     Err(error) => return Err(error),
                 };
-                let (deadline, budget) = self.attempt_deadline(overall);
+                let budget = deadline.saturating_duration_since(Instant::now());
                 match self.tcp(upstream, outgoing, deadline, budget).await {
                     Ok(full) => Ok(full),
                     Err(error) => {
@@ -229,10 +232,9 @@ impl Client {
         }
     }
 
-    /// The deadline of one attempt starting now, and its length.
-    fn attempt_deadline(&self, overall: Instant) -> (Instant, Duration) {
-        let deadline = (Instant::now() + self.read_timeout).min(overall);
-        (deadline, deadline.saturating_duration_since(Instant::now()))
+    /// How long an attempt waits before another one is started beside it.
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
     }
 
     /// One exchange over TCP (or TLS), on an idle connection when there is one. A cached

@@ -26,11 +26,7 @@ pub fn setup(
     directive: &Directive,
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
-    directive.arg_count(0, 1)?;
-    let addr = match directive.args.first() {
-        Some(token) => clusterdns_api::listen_addr(token, "health")?,
-        None => DEFAULT_ADDR.to_owned(),
-    };
+    let addr = clusterdns_api::http_endpoint(directive, DEFAULT_ADDR)?;
     let lameduck = parse_block(directive)?;
     metrics::init();
     if lameduck.is_some() {
@@ -50,8 +46,7 @@ fn parse_block(directive: &Directive) -> Result<Option<Duration>, ConfigError> {
     for line in directive.block_lines() {
         match line.name.text.as_str() {
             "lameduck" => {
-                line.arg_count(1, 1)?;
-                line.no_block()?;
+                line.check_args(1, 1)?;
                 lameduck = Some(line.args[0].duration()?);
             }
             _ => return Err(directive.unknown_option(line)),

@@ -66,16 +66,15 @@ impl HostsConfig {
         match line.name.text.as_str() {
             "fallthrough" => self.fallthrough = Fallthrough::parse(line)?,
             "fallthrough_unsupported" => {
-                flag(line)?;
+                line.flag()?;
                 self.fallthrough_unsupported = true;
             }
             "no_reverse" => {
-                flag(line)?;
+                line.flag()?;
                 self.reverse = false;
             }
             "ttl" => {
-                line.arg_count(1, 1)?;
-                line.no_block()?;
+                line.check_args(1, 1)?;
                 let token = &line.args[0];
                 self.ttl = token
                     .parse::<u32>("a TTL in seconds")
@@ -89,8 +88,7 @@ impl HostsConfig {
                     })?;
             }
             "reload" => {
-                line.arg_count(1, 1)?;
-                line.no_block()?;
+                line.check_args(1, 1)?;
                 self.reload = line.args[0].duration()?;
             }
             first if parse_ip(first).is_some() => {
@@ -104,12 +102,6 @@ impl HostsConfig {
         }
         Ok(())
     }
-}
-
-/// Checks an option that takes no arguments.
-fn flag(line: &Directive) -> Result<(), ConfigError> {
-    line.arg_count(0, 0)?;
-    line.no_block()
 }
 
 /// A missing file is only worth a warning (the inline entries are served, and the file

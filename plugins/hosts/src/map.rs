@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use clusterdns_api::zone::is_subdomain;
 use hickory_proto::rr::Name;
 
 /// The addresses of one owner name, in file order, without repeats.
@@ -87,7 +86,7 @@ impl HostsMap {
             let Some(name) = normalize_name(field) else {
                 continue;
             };
-            if !options.zones.iter().any(|zone| is_subdomain(&name, zone)) {
+            if !options.zones.iter().any(|zone| zone.zone_of(&name)) {
                 continue;
             }
             if name.is_wildcard() {

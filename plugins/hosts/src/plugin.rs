@@ -8,7 +8,6 @@ use std::time::Duration;
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::rdata::{A, AAAA, PTR};
 use clusterdns_api::proto::rr::{Name, RData, Record, RecordType};
-use clusterdns_api::zone::is_subdomain;
 use clusterdns_api::{BoxFuture, Ctx, Fallthrough, Next, Plugin, PluginError, Response};
 
 use crate::map::normalize_ip;
@@ -78,7 +77,7 @@ impl Hosts {
         if qtype == RecordType::PTR {
             return self.reverse(ctx);
         }
-        if !self.zones.iter().any(|zone| is_subdomain(qname, zone)) {
+        if !self.zones.iter().any(|zone| zone.zone_of(qname)) {
             return Outcome::Next;
         }
         let key = qname.to_lowercase();

@@ -1,6 +1,10 @@
 //! Record synthesis: a query and the index → an answer, as CoreDNS's kubernetes
 //! plugin writes it (`handler.go`, `kubernetes.go`, `plugin/backend_lookup.go`).
 //!
+//! [`ZoneLookup::lookup_base`] decides what a name stands for (and so NXDOMAIN against
+//! NODATA) for both request paths; which records A, AAAA and SRV give is decided in
+//! `plan.rs`, which this module and `wire.rs` turn into records each in its own way.
+//!
 //! Everything here is synchronous and runs under the index's read lock, so cluster
 //! answers complete on the first poll of the chain future. The one exception, a CNAME
 //! to a name outside the zone, is returned as [`Outcome::Chase`] and finished by the
@@ -11,15 +15,16 @@ use std::net::IpAddr;
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use clusterdns_api::proto::rr::{Name, RData, Record, RecordType};
-use clusterdns_api::zone::longest_match;
+use clusterdns_api::zone::{is_reverse_zone, longest_match};
 use clusterdns_api::{Ctx, Fallthrough, Response};
 use hashbrown::HashSet;
 use smallvec::{SmallVec, smallvec};
 
-use crate::config::{PodMode, is_reverse_zone};
+use crate::config::PodMode;
 use crate::index::{Index, ServiceEntry, View};
+use crate::name::{NameRequest, RelativeName, ServiceRequest, parse, port_matches};
 use crate::object::ServiceKind;
-use crate::query::{Base, Request, ServiceRequest, parse, port_matches};
+use crate::plan::{self, AddressPlan};
 
 /// The schema version of the Kubernetes DNS specification implemented.
 pub const SCHEMA_VERSION: &str = "1.1.0";
@@ -124,7 +129,7 @@ pub(crate) enum Target<'v> {
 }
 
 /// One query in one zone.
-pub(crate) struct Query<'a> {
+pub(crate) struct ZoneLookup<'a> {
     pub(crate) settings: &'a Settings,
     pub(crate) view: &'a View,
     /// The matched zone, lower case.
@@ -151,7 +156,7 @@ pub fn decide(settings: &Settings, index: &Index, ctx: &Ctx, startup_over: bool)
     }
     let zone_labels = zone.iter().count();
     let view = index.read();
-    let query = Query {
+    let query = ZoneLookup {
         settings,
         view: &view,
         zone,
@@ -217,11 +222,6 @@ fn join(labels: &[&str], zone: &Name) -> Option<Name> {
     name.append_domain(zone).ok()
 }
 
-/// Whether `name` is `in-addr.arpa`/`ip6.arpa` or below.
-fn is_reverse_name(name: &Name) -> bool {
-    is_reverse_zone(name)
-}
-
 /// The address a full reverse name stands for.
 fn reverse_address(name: &Name) -> Option<IpAddr> {
     let net = name.parse_arpa_name().ok()?;
@@ -238,15 +238,7 @@ fn pod_address(label: &str) -> Option<IpAddr> {
     text.parse().ok()
 }
 
-/// The SRV weight of each of `n` entries (CoreDNS's float arithmetic, for identical
-/// numbers).
-pub(crate) fn srv_weight(n: usize) -> u16 {
-    let total = 100.0 * n.max(1) as f64;
-    let weight = (100.0 / total * 100.0).floor();
-    (weight as u16).max(1)
-}
-
-impl Query<'_> {
+impl ZoneLookup<'_> {
     fn ttl(&self) -> u32 {
         self.settings.ttl
     }
@@ -266,23 +258,24 @@ impl Query<'_> {
         }
     }
 
-    /// The zone's SOA, written in the client's case.
+    /// The zone's SOA ([`plan::soa`]), written in the client's case.
     fn soa(&self, serial: u32) -> Record {
         let zone = &self.zone_case;
         let mname = join(&["ns", "dns"], zone).unwrap_or_else(|| zone.clone());
         let rname = join(&["hostmaster"], zone).unwrap_or_else(|| zone.clone());
-        let ttl = self.ttl().min(300);
+        let plan = plan::soa(serial, self.ttl());
+        let [serial, refresh, retry, expire, minimum] = plan.fields;
         Record::from_rdata(
             zone.clone(),
-            ttl,
+            plan.ttl,
             RData::SOA(SOA::new(
                 mname,
                 rname,
                 serial,
-                7200,
-                1800,
-                86400,
-                self.ttl(),
+                refresh as i32,
+                retry as i32,
+                expire as i32,
+                minimum,
             )),
         )
     }
@@ -296,27 +289,35 @@ impl Query<'_> {
 
     /// What a forward name stands for (CoreDNS `Records`/`findServices`/`findPods`).
     fn lookup(&self, qname: &Name) -> Result<Hits<'_>, NameError> {
-        let base = Base::new(qname, self.zone_labels).ok_or(NameError)?;
-        self.lookup_base(&base, is_reverse_name(qname))
+        let base = RelativeName::new(qname, self.zone_labels).ok_or(NameError)?;
+        self.lookup_base(&base, is_reverse_zone(qname))
     }
 
     /// [`lookup`](Self::lookup) of the labels below the zone; `reverse` tells whether
     /// the whole name is under `in-addr.arpa` or `ip6.arpa`.
-    pub(crate) fn lookup_base(&self, base: &Base, reverse: bool) -> Result<Hits<'_>, NameError> {
+    pub(crate) fn lookup_base(
+        &self,
+        base: &RelativeName,
+        reverse: bool,
+    ) -> Result<Hits<'_>, NameError> {
         if base.is(&["ns", "dns"]) {
             return Ok(Hits::NsDns);
         }
+        if base.is(&["dns"]) {
+            // The parent of `ns.dns`: an empty non-terminal (RFC 8020), not NXDOMAIN.
+            return Ok(Hits::Empty);
+        }
         match parse(base) {
-            Request::Empty => Ok(Hits::Empty),
-            Request::Invalid => Err(NameError),
+            NameRequest::Empty => Ok(Hits::Empty),
+            NameRequest::Invalid => Err(NameError),
             // Reverse zones hold no service or pod names.
             _ if reverse => Err(NameError),
-            Request::Pod {
+            NameRequest::Pod {
                 namespace,
                 name,
                 extra,
             } => self.find_pod(namespace, name, extra),
-            Request::Service(request) => self.find_services(&request),
+            NameRequest::Service(request) => self.find_services(&request),
         }
     }
 
@@ -353,6 +354,27 @@ impl Query<'_> {
         let Some(service_name) = request.service else {
             return Ok(Hits::Empty);
         };
+        if let Some(proto) = request.endpoint.and_then(|label| label.strip_prefix('_')) {
+            // `_<proto>.<svc>.<ns>.svc`: no endpoint label starts with `_`, so this is the
+            // parent of `_<port>._<proto>.<svc>...`. It exists, empty (RFC 8020: NODATA,
+            // not NXDOMAIN), when the service has a port of that protocol.
+            let below = ServiceRequest {
+                namespace: request.namespace,
+                service: request.service,
+                protocol: Some(proto),
+                ..ServiceRequest::default()
+            };
+            let has_port = matches!(
+                self.find_services(&below),
+                Ok(Hits::Entries(hits))
+                    if hits.iter().any(|hit| matches!(hit, Hit::Address { port: Some(_), .. }))
+            );
+            return if has_port {
+                Ok(Hits::Empty)
+            } else {
+                Err(NameError)
+            };
+        }
         let entry = self
             .view
             .service(request.namespace, service_name)
@@ -534,41 +556,52 @@ impl Query<'_> {
             }
             Hits::Entries(hits) => hits,
         };
-        let mut found = Found::default();
-        let mut seen: HashSet<IpAddr> = HashSet::new();
-        for hit in hits {
-            match hit {
-                Hit::Address { ip, .. } => {
-                    if ip.is_ipv4() == want_v4 && seen.insert(ip) {
-                        found.answers.push(self.address_record(qname, ip));
-                    }
-                }
-                Hit::Cname(target) => {
-                    if target == qname || previous.len() >= MAX_CNAME_CHAIN {
-                        continue;
-                    }
-                    let cname = self.record(qname, RData::CNAME(CNAME(target.clone())));
-                    if previous.iter().any(|r| r.name == cname.name) {
-                        continue;
-                    }
-                    if self.zone.zone_of(target) {
-                        let mut chain = previous.to_vec();
-                        chain.push(cname.clone());
-                        if let Ok(next) = self.address(target, qtype, &chain)
-                            && !next.answers.is_empty()
-                        {
-                            found.answers.push(cname);
-                            found.answers.extend(next.answers);
-                            found.chase = next.chase;
-                        }
-                        continue;
-                    }
-                    found.answers.push(cname);
-                    found.chase = Some(target.clone());
-                }
-            }
+        match plan::addresses(&hits, want_v4) {
+            AddressPlan::Addresses(ips) => Ok(Found {
+                answers: ips
+                    .into_iter()
+                    .map(|ip| self.address_record(qname, ip))
+                    .collect(),
+                ..Found::default()
+            }),
+            AddressPlan::Cname(target) => Ok(self.follow_cname(qname, qtype, target, previous)),
         }
-        Ok(found)
+    }
+
+    /// An ExternalName's CNAME to `target`, followed inside the zone (at most
+    /// [`MAX_CNAME_CHAIN`] links, never in a loop), or left to the rest of the chain
+    /// through [`Found::chase`] when `target` is outside it. A chain that ends nowhere
+    /// inside the zone gives NODATA.
+    fn follow_cname(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        target: &Name,
+        previous: &[Record],
+    ) -> Found {
+        let mut found = Found::default();
+        if target == qname || previous.len() >= MAX_CNAME_CHAIN {
+            return found;
+        }
+        let cname = self.record(qname, RData::CNAME(CNAME(target.clone())));
+        if previous.iter().any(|r| r.name == cname.name) {
+            return found;
+        }
+        if self.zone.zone_of(target) {
+            let mut chain = previous.to_vec();
+            chain.push(cname.clone());
+            if let Ok(next) = self.address(target, qtype, &chain)
+                && !next.answers.is_empty()
+            {
+                found.answers.push(cname);
+                found.answers.extend(next.answers);
+                found.chase = next.chase;
+            }
+            return found;
+        }
+        found.answers.push(cname);
+        found.chase = Some(target.clone());
+        found
     }
 
     /// SRV (CoreDNS `plugin.SRV`): one record per distinct (target, port), weight
@@ -578,35 +611,36 @@ impl Query<'_> {
             Hits::Empty | Hits::NsDns => return Ok(Found::default()),
             Hits::Entries(hits) => hits,
         };
-        // ExternalName entries never give SRV records.
-        let entries: Vec<(IpAddr, Option<u16>, Target<'_>)> = hits
-            .into_iter()
-            .filter_map(|hit| match hit {
-                Hit::Address { ip, port, target } => Some((ip, port, target)),
-                Hit::Cname(_) => None,
+        let zone_len = self.zone_case.iter().map(|l| l.len() + 1).sum::<usize>() + 1;
+        let plan = plan::srv(&hits, zone_len);
+        let names: Vec<Name> = plan
+            .targets
+            .iter()
+            .map(|target| self.target_name(*target))
+            .collect::<Option<_>>()
+            .unwrap_or_default();
+        if names.len() != plan.targets.len() {
+            // The plan keeps only targets that can be written.
+            return Ok(Found::default());
+        }
+        let answers = plan
+            .records
+            .iter()
+            .map(|(target, port)| {
+                let srv = SRV::new(0, plan.weight, *port, names[*target].clone());
+                self.record(qname, RData::SRV(srv))
             })
             .collect();
-        let weight = srv_weight(entries.len());
-        let mut found = Found::default();
-        let mut records: HashSet<(Name, u16)> = HashSet::new();
-        let mut glue: HashSet<(Name, IpAddr)> = HashSet::new();
-        for (ip, port, target) in entries {
-            let Some(port) = port else {
-                continue;
-            };
-            let Some(target) = self.target_name(target) else {
-                continue;
-            };
-            if records.insert((target.clone(), port)) {
-                found.answers.push(
-                    self.record(qname, RData::SRV(SRV::new(0, weight, port, target.clone()))),
-                );
-            }
-            if glue.insert((target.clone(), ip)) {
-                found.additionals.push(self.address_record(&target, ip));
-            }
-        }
-        Ok(found)
+        let additionals = plan
+            .glue
+            .iter()
+            .map(|(target, ip)| self.address_record(&names[*target], *ip))
+            .collect();
+        Ok(Found {
+            answers,
+            additionals,
+            chase: None,
+        })
     }
 
     /// CNAME: the ExternalName's target, else NODATA.
@@ -624,7 +658,7 @@ impl Query<'_> {
 
     /// TXT: `dns-version.<zone>`; otherwise NODATA for names that exist.
     fn txt(&self, qname: &Name) -> Result<Found, NameError> {
-        let base = Base::new(qname, self.zone_labels).ok_or(NameError)?;
+        let base = RelativeName::new(qname, self.zone_labels).ok_or(NameError)?;
         if base.is(&["dns-version"]) {
             let record = Record::from_rdata(
                 qname.clone(),
@@ -710,15 +744,6 @@ impl Query<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn srv_weights_match_coredns() {
-        assert_eq!(srv_weight(1), 100);
-        assert_eq!(srv_weight(2), 50);
-        assert_eq!(srv_weight(3), 33);
-        assert_eq!(srv_weight(6), 16);
-        assert_eq!(srv_weight(1000), 1);
-    }
 
     #[test]
     fn pod_labels_are_addresses() {

@@ -1,10 +1,9 @@
 //! Reading the `kubernetes` directive.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clusterdns_api::zone::parse_zone;
+use clusterdns_api::zone::{is_reverse_zone, parse_zone_or_cidr};
 use clusterdns_api::{ConfigError, Directive, Fallthrough, SetupCtx, Token};
 use hickory_proto::rr::Name;
 
@@ -87,43 +86,27 @@ fn error(token: &Token, message: impl std::fmt::Display) -> ConfigError {
     token.error(format!("kubernetes: {message}"))
 }
 
-/// Checks that an option line has between `min` and `max` arguments and no block.
-fn count(line: &Directive, min: usize, max: usize) -> Result<(), ConfigError> {
-    let n = line.args.len();
-    let name = &line.name.text;
-    let plural = |k: usize| if k == 1 { "argument" } else { "arguments" };
-    if n < min {
-        let expected = if min == max {
-            format!("{min} {}", plural(min))
-        } else {
-            format!("at least {min} {}", plural(min))
-        };
-        return Err(error(
-            &line.name,
-            format!("{name}: expected {expected}, got {n}"),
-        ));
-    }
-    if n > max {
-        let expected = if min == max {
-            format!("{max} {}", plural(max))
-        } else {
-            format!("at most {max} {}", plural(max))
-        };
-        return Err(error(
-            &line.args[max],
-            format!(
-                "{name}: expected {expected}, got {n} (unexpected {:?})",
-                line.args[max].text
-            ),
-        ));
-    }
-    if let Some(first) = line.block_lines().first() {
-        return Err(error(
-            &first.name,
-            format!("{name}: takes no block, got {:?}", first.name.text),
-        ));
-    }
-    Ok(())
+/// Prefixes the plugin's name to an error from a shared helper, as this plugin's own
+/// errors read.
+fn in_plugin(mut error: ConfigError) -> ConfigError {
+    error.message = format!("kubernetes: {}", error.message);
+    error
+}
+
+/// The single argument of an option line, parsed as a `T`, or an error saying that
+/// `what` was expected.
+fn number<T: std::str::FromStr>(line: &Directive, what: &str) -> Result<T, ConfigError> {
+    let token = line.single().map_err(in_plugin)?;
+    token.text.parse().map_err(|_| option_error(line, what))
+}
+
+/// "kubernetes: OPTION: expected WHAT, got ARG", at the option's argument.
+fn option_error(line: &Directive, what: &str) -> ConfigError {
+    let token = line.args.first().unwrap_or(&line.name);
+    error(
+        token,
+        format!("{}: expected {what}, got {:?}", line.name.text, token.text),
+    )
 }
 
 impl Config {
@@ -131,7 +114,7 @@ impl Config {
     pub fn parse(directive: &Directive, ctx: &SetupCtx) -> Result<Self, ConfigError> {
         let mut zones = Vec::new();
         for token in &directive.args {
-            for zone in zone_arg(token)? {
+            for zone in parse_zone_or_cidr(token).map_err(in_plugin)? {
                 if !zones.contains(&zone) {
                     zones.push(zone);
                 }
@@ -184,7 +167,7 @@ impl Config {
         let name = line.name.text.as_str();
         match name {
             "endpoint" => {
-                count(line, 1, usize::MAX)?;
+                line.check_args(1, usize::MAX).map_err(in_plugin)?;
                 let url = &line.args[0];
                 if !(url.text.starts_with("http://") || url.text.starts_with("https://"))
                     || url.text.len() <= "https://".len()
@@ -208,7 +191,7 @@ impl Config {
                     .get_or_insert_with(|| line.name.clone());
             }
             "tls" => {
-                count(line, 3, 3)?;
+                line.check_args(3, 3).map_err(in_plugin)?;
                 let path = |i: usize| ctx.resolve_path(&line.args[i].text);
                 self.api.tls = Some((path(0), path(1), path(2)));
                 self.api
@@ -216,7 +199,7 @@ impl Config {
                     .get_or_insert_with(|| line.name.clone());
             }
             "kubeconfig" => {
-                count(line, 1, 2)?;
+                line.check_args(1, 2).map_err(in_plugin)?;
                 self.api.kubeconfig = Some((
                     ctx.resolve_path(&line.args[0].text),
                     line.args.get(1).map(|t| t.text.clone()),
@@ -226,44 +209,20 @@ impl Config {
                     .get_or_insert_with(|| line.name.clone());
             }
             "apiserver_qps" => {
-                count(line, 1, 1)?;
-                let token = &line.args[0];
-                let qps = token
-                    .text
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|q| q.is_finite() && *q >= 0.0)
-                    .ok_or_else(|| {
-                        error(
-                            token,
-                            format!(
-                                "apiserver_qps: expected a number of at least 0, got {:?}",
-                                token.text
-                            ),
-                        )
-                    })?;
+                let qps: f64 = number(line, "a number of at least 0")?;
+                if !(qps.is_finite() && qps >= 0.0) {
+                    return Err(option_error(line, "a number of at least 0"));
+                }
                 self.api.qps = Some(qps);
             }
-            "apiserver_burst" | "apiserver_max_inflight" => {
-                count(line, 1, 1)?;
-                let token = &line.args[0];
-                let value = token.text.parse::<u32>().map_err(|_| {
-                    error(
-                        token,
-                        format!(
-                            "{name}: expected a whole number of at least 0, got {:?}",
-                            token.text
-                        ),
-                    )
-                })?;
-                if name == "apiserver_burst" {
-                    self.api.burst = Some(value);
-                } else {
-                    self.api.max_inflight = Some(value);
-                }
+            "apiserver_burst" => {
+                self.api.burst = Some(number(line, "a whole number of at least 0")?);
+            }
+            "apiserver_max_inflight" => {
+                self.api.max_inflight = Some(number(line, "a whole number of at least 0")?);
             }
             "namespaces" => {
-                count(line, 1, usize::MAX)?;
+                line.check_args(1, usize::MAX).map_err(in_plugin)?;
                 if self.namespace_labels.is_some() {
                     return Err(error(
                         &line.name,
@@ -278,7 +237,7 @@ impl Config {
                 }
             }
             "namespace_labels" | "labels" => {
-                count(line, 1, usize::MAX)?;
+                line.check_args(1, usize::MAX).map_err(in_plugin)?;
                 if name == "namespace_labels" && !self.namespaces.is_empty() {
                     return Err(error(
                         &line.name,
@@ -304,7 +263,7 @@ impl Config {
                 }
             }
             "pods" => {
-                count(line, 1, 1)?;
+                line.check_args(1, 1).map_err(in_plugin)?;
                 let token = &line.args[0];
                 self.pods = match token.text.as_str() {
                     "disabled" => PodMode::Disabled,
@@ -319,30 +278,19 @@ impl Config {
                 };
             }
             "endpoint_pod_names" => {
-                count(line, 0, 0)?;
+                line.check_args(0, 0).map_err(in_plugin)?;
                 self.endpoint_pod_names = true;
             }
             "noendpoints" => {
-                count(line, 0, 0)?;
+                line.check_args(0, 0).map_err(in_plugin)?;
                 self.noendpoints = true;
             }
             "ttl" => {
-                count(line, 1, 1)?;
-                let token = &line.args[0];
-                self.ttl = token
-                    .text
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|ttl| *ttl <= MAX_TTL)
-                    .ok_or_else(|| {
-                        error(
-                            token,
-                            format!(
-                                "ttl: expected seconds from 0 to {MAX_TTL}, got {:?}",
-                                token.text
-                            ),
-                        )
-                    })?;
+                let what = format!("seconds from 0 to {MAX_TTL}");
+                self.ttl = number(line, &what)?;
+                if self.ttl > MAX_TTL {
+                    return Err(option_error(line, &what));
+                }
             }
             "fallthrough" => {
                 self.fallthrough = Fallthrough::parse(line).map_err(|mut e| {
@@ -351,7 +299,7 @@ impl Config {
                 })?;
             }
             "ignore" => {
-                count(line, 1, 1)?;
+                line.check_args(1, 1).map_err(in_plugin)?;
                 let token = &line.args[0];
                 if token.text != "empty_service" {
                     return Err(error(
@@ -362,21 +310,12 @@ impl Config {
                 self.ignore_empty_service = true;
             }
             "startup_timeout" => {
-                count(line, 1, 1)?;
-                let token = &line.args[0];
-                self.startup_timeout =
-                    clusterdns_api::parse_duration(&token.text).ok_or_else(|| {
-                        error(
-                            token,
-                            format!(
-                                "startup_timeout: expected a duration such as 5s or 1m, got {:?}",
-                                token.text
-                            ),
-                        )
-                    })?;
+                let token = line.single().map_err(in_plugin)?;
+                self.startup_timeout = clusterdns_api::parse_duration(&token.text)
+                    .ok_or_else(|| option_error(line, "a duration such as 5s or 1m"))?;
             }
             "manifests" => {
-                count(line, 1, usize::MAX)?;
+                line.check_args(1, usize::MAX).map_err(in_plugin)?;
                 for token in &line.args {
                     let path = ctx.resolve_path(&token.text);
                     if let Err(e) = std::fs::metadata(&path) {
@@ -408,92 +347,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Whether `zone` is `in-addr.arpa.` or `ip6.arpa.` or below.
-pub fn is_reverse_zone(zone: &Name) -> bool {
-    let labels: Vec<&[u8]> = zone.iter().collect();
-    match labels.as_slice() {
-        [.., a, b] => {
-            b.eq_ignore_ascii_case(b"arpa")
-                && (a.eq_ignore_ascii_case(b"in-addr") || a.eq_ignore_ascii_case(b"ip6"))
-        }
-        _ => false,
-    }
-}
-
-/// One zone argument: a zone name, or a CIDR standing for its reverse zones.
-fn zone_arg(token: &Token) -> Result<Vec<Name>, ConfigError> {
-    if token.text.contains('/') {
-        return reverse_zones(&token.text).ok_or_else(|| {
-            error(
-                token,
-                format!(
-                    "expected a zone name or a CIDR such as 10.96.0.0/12, got {:?}",
-                    token.text
-                ),
-            )
-        });
-    }
-    let zone = parse_zone(token).map_err(|mut e| {
-        e.message = format!("kubernetes: {}", e.message);
-        e
-    })?;
-    Ok(vec![zone])
-}
-
-/// The reverse zones of a CIDR. A prefix that is not a multiple of 8 (IPv4) or 4
-/// (IPv6) bits stands for every zone one boundary further down, as in CoreDNS:
-/// `10.96.0.0/12` is `96.10.in-addr.arpa.` to `111.10.in-addr.arpa.`.
-pub fn reverse_zones(cidr: &str) -> Option<Vec<Name>> {
-    let (addr, prefix) = cidr.split_once('/')?;
-    let addr: IpAddr = addr.parse().ok()?;
-    let prefix: u32 = prefix.parse().ok()?;
-    let (bits, total, digits, suffix): (u32, u32, Vec<u32>, &str) = match addr {
-        IpAddr::V4(v4) => (
-            8,
-            32,
-            v4.octets().iter().map(|o| u32::from(*o)).collect(),
-            "in-addr.arpa.",
-        ),
-        IpAddr::V6(v6) => (
-            4,
-            128,
-            v6.octets()
-                .iter()
-                .flat_map(|o| [u32::from(o >> 4), u32::from(o & 0xf)])
-                .collect(),
-            "ip6.arpa.",
-        ),
-    };
-    if prefix > total {
-        return None;
-    }
-    let labels = prefix.div_ceil(bits) as usize;
-    let spare = labels as u32 * bits - prefix;
-    let mut zones = Vec::new();
-    for variant in 0..(1u32 << spare) {
-        let mut parts: Vec<String> = digits[..labels]
-            .iter()
-            .enumerate()
-            .map(|(i, digit)| {
-                let digit = if i + 1 == labels {
-                    (digit & !((1u32 << spare) - 1)) | variant
-                } else {
-                    *digit
-                };
-                if bits == 8 {
-                    digit.to_string()
-                } else {
-                    format!("{digit:x}")
-                }
-            })
-            .collect();
-        parts.reverse();
-        parts.push(suffix.to_owned());
-        zones.push(Name::from_ascii(parts.join(".")).ok()?);
-    }
-    Some(zones)
 }
 
 #[cfg(test)]
@@ -618,11 +471,11 @@ mod tests {
             ),
             (
                 "kubernetes {\nttl\n}",
-                "Corefile:2:1: kubernetes: ttl: expected 1 argument, got 0",
+                "Corefile:2:1: kubernetes: ttl: wrong argument count: expected 1, got 0",
             ),
             (
                 "kubernetes {\nttl 5 6\n}",
-                "Corefile:2:7: kubernetes: ttl: expected 1 argument, got 2 (unexpected \"6\")",
+                "Corefile:2:7: kubernetes: ttl: wrong argument count: expected 1, got 2 (unexpected \"6\")",
             ),
             (
                 "kubernetes {\npods bogus\n}",
@@ -650,11 +503,11 @@ mod tests {
             ),
             (
                 "kubernetes {\ntls a b\n}",
-                "Corefile:2:1: kubernetes: tls: expected 3 arguments, got 2",
+                "Corefile:2:7: kubernetes: tls: wrong argument count: expected 3, got 2",
             ),
             (
                 "kubernetes {\nkubeconfig a b c\n}",
-                "Corefile:2:16: kubernetes: kubeconfig: expected at most 2 arguments, got 3 (unexpected \"c\")",
+                "Corefile:2:16: kubernetes: kubeconfig: wrong argument count: expected at most 2, got 3 (unexpected \"c\")",
             ),
             (
                 "kubernetes {\nendpoint 10.0.0.1:6443\n}",
@@ -670,7 +523,7 @@ mod tests {
             ),
             (
                 "kubernetes {\nendpoint_pod_names yes\n}",
-                "Corefile:2:20: kubernetes: endpoint_pod_names: expected 0 arguments, got 1 (unexpected \"yes\")",
+                "Corefile:2:20: kubernetes: endpoint_pod_names: wrong argument count: expected 0, got 1 (unexpected \"yes\")",
             ),
             (
                 "kubernetes {\nzonal\n}",
@@ -711,27 +564,5 @@ mod tests {
             "kubernetes: manifests cannot be combined with endpoint, tls or kubeconfig"
         );
         assert_eq!((err.line, err.column), (3, 11));
-    }
-
-    #[test]
-    fn cidrs_become_reverse_zones() {
-        let zones = |c: &str| names(&reverse_zones(c).unwrap());
-        assert_eq!(zones("10.0.0.0/8"), ["10.in-addr.arpa."]);
-        assert_eq!(
-            zones("10.0.0.0/23"),
-            ["0.0.10.in-addr.arpa.", "1.0.10.in-addr.arpa."]
-        );
-        assert_eq!(zones("fd00::/8"), ["d.f.ip6.arpa."]);
-        assert_eq!(
-            zones("1234:abcd::/64"),
-            ["0.0.0.0.0.0.0.0.d.c.b.a.4.3.2.1.ip6.arpa."]
-        );
-        assert_eq!(reverse_zones("10.0.0.0"), None);
-        assert!(is_reverse_zone(
-            &Name::from_ascii("0.10.In-Addr.Arpa.").unwrap()
-        ));
-        assert!(!is_reverse_zone(
-            &Name::from_ascii("cluster.local.").unwrap()
-        ));
     }
 }

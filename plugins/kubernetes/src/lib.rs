@@ -10,7 +10,8 @@
 //! - [`source`]: where objects come from ([`source::manifest`] files, the
 //!   [`source::api`] Kubernetes API), as a stream of [`source::Change`]s;
 //! - [`index`]: the objects kept the way queries arrive;
-//! - `query` and `answer`: the name grammar and record synthesis;
+//! - `name`, `answer` and `plan`: the name grammar, the lookup, and which records
+//!   an answer holds;
 //! - `wire`: the same answers written straight into the packet, for the common
 //!   queries;
 //! - `plugin`: the [`Kubernetes`] plugin in the chain.
@@ -22,9 +23,10 @@ mod answer;
 pub mod config;
 pub mod index;
 mod metrics;
+mod name;
 pub mod object;
+mod plan;
 mod plugin;
-mod query;
 pub mod selector;
 pub mod source;
 mod wire;

@@ -1,6 +1,6 @@
 //! Slim objects: the part of each Kubernetes object that DNS needs, nothing more.
 //!
-//! Sources convert what they read (manifest documents now, API watch events later)
+//! Sources convert what they read (manifest documents and API watch events)
 //! into these on ingest, so managed fields, annotations, status and the rest never
 //! stay in memory. Names are kept as Kubernetes writes them (DNS-1123 labels, lower
 //! case); addresses are parsed once.
@@ -257,20 +257,48 @@ pub struct SlimPod {
     pub ips: Vec<IpAddr>,
 }
 
-/// Why an object could not be converted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConvertError(pub String);
+/// Why an object could not be made slim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// A required field is missing or empty.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// A port number outside 1..=65535.
+    #[error("port {0} is out of range")]
+    PortOutOfRange(i32),
+    /// A cluster IP that is not an IP address.
+    #[error("cluster IP {0:?} is not an IP address")]
+    BadClusterIp(String),
+    /// One of the above, in a named object.
+    #[error("{kind} {namespace}/{name}: {source}")]
+    In {
+        /// `service`, `endpointslice`...
+        kind: &'static str,
+        /// The object's namespace.
+        namespace: Arc<str>,
+        /// The object's name.
+        name: Arc<str>,
+        /// What is wrong with it.
+        source: Box<ConvertError>,
+    },
+}
 
-impl fmt::Display for ConvertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl ConvertError {
+    /// This error, in the object `kind` `namespace/name`.
+    fn within(self, kind: &'static str, namespace: &Arc<str>, name: &Arc<str>) -> Self {
+        ConvertError::In {
+            kind,
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source: Box::new(self),
+        }
     }
 }
 
-fn required(value: Option<&String>, what: &str) -> Result<Arc<str>, ConvertError> {
+fn required(value: Option<&String>, what: &'static str) -> Result<Arc<str>, ConvertError> {
     match value {
         Some(v) if !v.is_empty() => Ok(Arc::from(v.as_str())),
-        _ => Err(ConvertError(format!("{what} is missing"))),
+        _ => Err(ConvertError::Missing(what)),
     }
 }
 
@@ -284,7 +312,7 @@ fn port_of(name: Option<&str>, protocol: Option<&str>, port: i32) -> Result<Port
     let port = u16::try_from(port)
         .ok()
         .filter(|p| *p != 0)
-        .ok_or_else(|| ConvertError(format!("port {port} is out of range")))?;
+        .ok_or(ConvertError::PortOutOfRange(port))?;
     let protocol = protocol.unwrap_or("TCP");
     Ok(Port {
         name: SmolStr::new(name.unwrap_or("")),
@@ -305,7 +333,7 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
     let spec = service
         .spec
         .as_ref()
-        .ok_or_else(|| ConvertError(format!("service {namespace}/{name}: spec is missing")))?;
+        .ok_or_else(|| ConvertError::Missing("spec").within("service", &namespace, &name))?;
     let kind = if spec.type_.as_deref() == Some("ExternalName") {
         let target = spec.external_name.as_deref().unwrap_or("");
         ServiceKind::ExternalName(external_target(target))
@@ -322,9 +350,8 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
                 .filter(|ip| !ip.is_empty())
                 .map(|ip| {
                     ip.parse::<IpAddr>().map_err(|_| {
-                        ConvertError(format!(
-                            "service {namespace}/{name}: cluster IP {ip:?} is not an IP address"
-                        ))
+                        ConvertError::BadClusterIp((*ip).clone())
+                            .within("service", &namespace, &name)
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -337,7 +364,7 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
         .flatten()
         .map(|p| port_of(p.name.as_deref(), p.protocol.as_deref(), p.port))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConvertError(format!("service {namespace}/{name}: {e}")))?;
+        .map_err(|e| e.within("service", &namespace, &name))?;
     Ok(SlimService {
         namespace,
         name,
@@ -416,13 +443,18 @@ pub fn slim_slice(slice: &EndpointSlice) -> Result<Option<SlimSlice>, ConvertErr
                 .map(|port| port_of(p.name.as_deref(), p.protocol.as_deref(), port))
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConvertError(format!("endpointslice {namespace}/{name}: {e}")))?;
+        .map_err(|e| e.within("endpointslice", &namespace, &name))?;
     let trigger_time_ms = meta
         .annotations
         .as_ref()
         .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
-        .and_then(|t| parse_rfc3339(t))
-        .map(|seconds| (seconds * 1000.0).round() as i64);
+        .and_then(|text| {
+            let parsed = parse_trigger_time(text);
+            if parsed.is_none() {
+                crate::metrics::invalid_trigger_time();
+            }
+            parsed
+        });
     Ok(Some(SlimSlice {
         namespace,
         name,
@@ -482,47 +514,13 @@ pub fn slim_pod(pod: &Pod) -> Result<Option<SlimPod>, ConvertError> {
     }))
 }
 
-/// Parses an RFC 3339 timestamp (`2024-05-01T10:00:00Z`, with optional fraction and
-/// offset) into Unix seconds.
-pub fn parse_rfc3339(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let (date, time) = text.split_once(['T', 't'])?;
-    let mut date_parts = date.splitn(3, '-');
-    let year: i64 = date_parts.next()?.parse().ok()?;
-    let month: u32 = date_parts.next()?.parse().ok()?;
-    let day: u32 = date_parts.next()?.parse().ok()?;
-    let (clock, offset_seconds) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
-        (clock, 0i64)
-    } else {
-        let split = time.rfind(['+', '-'])?;
-        let (clock, offset) = time.split_at(split);
-        let sign = if offset.starts_with('-') { -1 } else { 1 };
-        let (h, m) = offset[1..].split_once(':')?;
-        let h: i64 = h.parse().ok()?;
-        let m: i64 = m.parse().ok()?;
-        (clock, sign * (h * 3600 + m * 60))
-    };
-    let mut clock_parts = clock.splitn(3, ':');
-    let hour: i64 = clock_parts.next()?.parse().ok()?;
-    let minute: i64 = clock_parts.next()?.parse().ok()?;
-    let seconds: f64 = clock_parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some((days * 86400 + hour * 3600 + minute * 60 - offset_seconds) as f64 + seconds)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+/// Reads the trigger-time annotation, an RFC 3339 timestamp such as
+/// `2024-05-01T10:00:00Z` (fraction and offset optional), as Unix milliseconds. `None`
+/// for anything else, a year outside 0000-9999 included: the annotation only feeds a
+/// latency metric, so a bad one is counted and ignored, never an error.
+pub fn parse_trigger_time(text: &str) -> Option<i64> {
+    let timestamp: jiff::Timestamp = text.trim().parse().ok()?;
+    Some(timestamp.as_millisecond())
 }
 
 #[cfg(test)]
@@ -531,13 +529,24 @@ mod tests {
 
     #[test]
     fn parses_trigger_times() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(parse_rfc3339("2024-05-01T10:00:00Z"), Some(1_714_557_600.0));
+        assert_eq!(parse_trigger_time("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(
-            parse_rfc3339("2024-05-01T12:00:00.5+02:00"),
-            Some(1_714_557_600.5)
+            parse_trigger_time("2024-05-01T10:00:00Z"),
+            Some(1_714_557_600_000)
         );
-        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(
+            parse_trigger_time("2024-05-01T12:00:00.5+02:00"),
+            Some(1_714_557_600_500)
+        );
+        assert_eq!(parse_trigger_time("yesterday"), None);
+        // Years no calendar arithmetic should see: no overflow, just no value.
+        assert_eq!(
+            parse_trigger_time("9000000000000000000-01-01T00:00:00Z"),
+            None
+        );
+        assert_eq!(parse_trigger_time("99999-01-01T00:00:00Z"), None);
+        assert_eq!(parse_trigger_time("2024-13-01T00:00:00Z"), None);
+        assert_eq!(parse_trigger_time("2024-05-01T10:00:00+99:00"), None);
     }
 
     #[test]

@@ -8,6 +8,29 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Why a label selector does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorError {
+    /// Two commas in a row, or one at an end.
+    #[error("empty requirement")]
+    EmptyRequirement,
+    /// A parenthesis without its partner.
+    #[error("unbalanced '{0}'")]
+    Unbalanced(char),
+    /// `in` or `notin` without `(values)`.
+    #[error("expected a list of values in parentheses after {0:?}")]
+    ExpectedValues(String),
+    /// An operator other than `=`, `==`, `!=`, `in`, `notin`.
+    #[error("unknown operator {0:?}: expected =, ==, !=, in or notin")]
+    UnknownOperator(String),
+    /// A key that is not a label key.
+    #[error("invalid label key {0:?}")]
+    InvalidKey(String),
+    /// A value that is not a label value.
+    #[error("invalid label value {0:?}")]
+    InvalidValue(String),
+}
+
 /// One requirement of a selector.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Requirement {
@@ -34,7 +57,7 @@ impl fmt::Display for Selector {
 
 impl Selector {
     /// Parses `text`, or explains what is wrong with it.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SelectorError> {
         let mut requirements = Vec::new();
         if text.trim().is_empty() {
             return Ok(Self {
@@ -45,7 +68,7 @@ impl Selector {
         for part in split_top_level(text)? {
             let part = part.trim();
             if part.is_empty() {
-                return Err("empty requirement".to_owned());
+                return Err(SelectorError::EmptyRequirement);
             }
             requirements.push(requirement(part)?);
         }
@@ -75,7 +98,7 @@ impl Selector {
 }
 
 /// Splits on commas outside parentheses.
-fn split_top_level(text: &str) -> Result<Vec<&str>, String> {
+fn split_top_level(text: &str) -> Result<Vec<&str>, SelectorError> {
     let mut parts = Vec::new();
     let mut depth = 0u32;
     let mut start = 0;
@@ -83,9 +106,7 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, String> {
         match c {
             '(' => depth += 1,
             ')' => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| "unbalanced ')'".to_owned())?;
+                depth = depth.checked_sub(1).ok_or(SelectorError::Unbalanced(')'))?;
             }
             ',' if depth == 0 => {
                 parts.push(&text[start..i]);
@@ -95,13 +116,13 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, String> {
         }
     }
     if depth != 0 {
-        return Err("unbalanced '('".to_owned());
+        return Err(SelectorError::Unbalanced('('));
     }
     parts.push(&text[start..]);
     Ok(parts)
 }
 
-fn requirement(part: &str) -> Result<Requirement, String> {
+fn requirement(part: &str) -> Result<Requirement, SelectorError> {
     if let Some(key) = part.strip_prefix('!') {
         return Ok(Requirement::NotExists(key_of(key.trim())?));
     }
@@ -126,22 +147,20 @@ fn requirement(part: &str) -> Result<Requirement, String> {
     let values = list
         .strip_prefix('(')
         .and_then(|l| l.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a list of values in parentheses after {operator:?}"))?
+        .ok_or_else(|| SelectorError::ExpectedValues(operator.to_owned()))?
         .split(',')
         .map(value_of)
         .collect::<Result<Vec<_>, _>>()?;
     match operator {
         "in" => Ok(Requirement::In(key_of(key)?, values)),
         "notin" => Ok(Requirement::NotIn(key_of(key)?, values)),
-        other => Err(format!(
-            "unknown operator {other:?}: expected =, ==, !=, in or notin"
-        )),
+        other => Err(SelectorError::UnknownOperator(other.to_owned())),
     }
 }
 
 /// A label key: an optional DNS-subdomain prefix and `/`, then a name of at most 63
 /// characters of letters, digits, `-`, `_` and `.`, starting and ending alphanumeric.
-fn key_of(text: &str) -> Result<String, String> {
+fn key_of(text: &str) -> Result<String, SelectorError> {
     let key = text.trim();
     let name = key.rsplit_once('/').map_or(
         key,
@@ -150,15 +169,15 @@ fn key_of(text: &str) -> Result<String, String> {
         },
     );
     if !valid_name(name) || key.starts_with('/') {
-        return Err(format!("invalid label key {key:?}"));
+        return Err(SelectorError::InvalidKey(key.to_owned()));
     }
     Ok(key.to_owned())
 }
 
-fn value_of(text: &str) -> Result<String, String> {
+fn value_of(text: &str) -> Result<String, SelectorError> {
     let value = text.trim();
     if !value.is_empty() && !valid_name(value) {
-        return Err(format!("invalid label value {value:?}"));
+        return Err(SelectorError::InvalidValue(value.to_owned()));
     }
     Ok(value.to_owned())
 }
@@ -209,15 +228,23 @@ mod tests {
 
     #[test]
     fn rejects_malformed_selectors() {
-        for bad in [
-            "env in prod",
-            "env=(",
-            "env between (a)",
-            "-bad=x",
-            "env=bad value",
-            "a,,b",
-        ] {
-            assert!(Selector::parse(bad).is_err(), "{bad}");
+        let cases = [
+            ("env in prod", SelectorError::ExpectedValues("in".into())),
+            ("env=(", SelectorError::Unbalanced('(')),
+            ("a)", SelectorError::Unbalanced(')')),
+            (
+                "env between (a)",
+                SelectorError::UnknownOperator("between".into()),
+            ),
+            ("-bad=x", SelectorError::InvalidKey("-bad".into())),
+            (
+                "env=bad value",
+                SelectorError::InvalidValue("bad value".into()),
+            ),
+            ("a,,b", SelectorError::EmptyRequirement),
+        ];
+        for (bad, want) in cases {
+            assert_eq!(Selector::parse(bad), Err(want), "{bad}");
         }
     }
 }

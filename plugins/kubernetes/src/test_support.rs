@@ -1,17 +1,14 @@
 //! Helpers for the unit tests: a temporary directory, the fixtures, a plugin built
 //! from a directive, a query runner, and records as sorted text.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use clusterdns_api::proto::op::{Query, ResponseCode};
+use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::rdata::A;
 use clusterdns_api::proto::rr::{Name, RData, Record, RecordType};
-use clusterdns_api::testing::directive;
-use clusterdns_api::{
-    BoxFuture, Ctx, Next, Plugin, PluginError, Protocol, Readiness, Response, SetupCtx,
-};
+use clusterdns_api::testing::{NextStub, directive};
+use clusterdns_api::{Readiness, Response, SetupCtx};
 
 use crate::object::{KindSet, Object};
 use crate::source::decode::{Filter, decode};
@@ -62,20 +59,10 @@ pub fn plugin(
 
 /// The plugin after kubernetes in test chains: answers `ext.interwebs.test.` (and
 /// `tc.interwebs.test.`, truncated) with A 1.2.3.4, everything else REFUSED.
-pub struct NextStub;
-
-impl Plugin for NextStub {
-    fn name(&self) -> &'static str {
-        "next"
-    }
-
-    fn serve<'a>(
-        &'a self,
-        ctx: &'a mut Ctx,
-        _next: Next<'a>,
-    ) -> BoxFuture<'a, Result<Response, PluginError>> {
+pub fn next_stub() -> NextStub {
+    NextStub::new(|ctx| {
         let name = ctx.qname().to_lowercase().to_string();
-        let response = if name == "ext.interwebs.test." || name == "tc.interwebs.test." {
+        if name == "ext.interwebs.test." || name == "tc.interwebs.test." {
             let record = Record::from_rdata(ctx.qname().clone(), 5, RData::A(A::new(1, 2, 3, 4)));
             let mut response = Response::new(ctx, "next", ResponseCode::NoError);
             response.message.answers.push(record);
@@ -83,21 +70,15 @@ impl Plugin for NextStub {
             response
         } else {
             Response::new(ctx, "next", ResponseCode::Refused)
-        };
-        Box::pin(async move { Ok(response) })
-    }
+        }
+    })
 }
 
-/// Runs `plugin` (followed by [`NextStub`]) on a query for `name`/`qtype`.
+/// Runs `plugin` (followed by [`next_stub`]) on a query for `name`/`qtype`.
 pub async fn ask(plugin: &Arc<crate::Kubernetes>, name: &str, qtype: RecordType) -> Response {
-    let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(NextStub)];
-    let query = Query::query(Name::from_ascii(name).unwrap(), qtype);
-    let mut ctx = Ctx::new(
-        query,
-        SocketAddr::from(([10, 0, 0, 99], 5353)),
-        Protocol::Udp,
-    );
-    Next::new(&chain).run(&mut ctx).await.unwrap()
+    clusterdns_api::testing::ask(plugin.clone(), next_stub(), name, qtype)
+        .await
+        .unwrap()
 }
 
 /// Records as `owner ttl TYPE rdata`, sorted; SOA serials as `*`.
@@ -107,20 +88,4 @@ pub fn lines(records: &[Record]) -> Vec<String> {
     out
 }
 
-/// One record as `owner ttl TYPE rdata` (SOA serial as `*`).
-pub fn line(record: &Record) -> String {
-    let data = match &record.data {
-        RData::SOA(soa) => format!(
-            "{} {} * {} {} {} {}",
-            soa.mname, soa.rname, soa.refresh, soa.retry, soa.expire, soa.minimum
-        ),
-        other => other.to_string(),
-    };
-    format!(
-        "{} {} {} {}",
-        record.name,
-        record.ttl,
-        record.record_type(),
-        data
-    )
-}
+pub use clusterdns_api::testing::record_line as line;

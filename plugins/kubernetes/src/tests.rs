@@ -18,7 +18,7 @@ use crate::config::PodMode;
 use crate::index::Index;
 use crate::object::{Kind, KindSet};
 use crate::source::{Change, ChangeSink, Source, SourceTask};
-use crate::test_support::{F0, F1, NextStub, ask, lines, objects, plugin as build};
+use crate::test_support::{F0, F1, ask, lines, next_stub, objects, plugin as build};
 
 /// A source that feeds only what the test sends through its sink.
 struct Manual;
@@ -280,7 +280,7 @@ async fn cluster_answers_complete_on_the_first_poll() {
         &[("f0.yaml", F0)],
         &[],
     );
-    let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(NextStub)];
+    let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(next_stub())];
     for (name, qtype) in [
         ("kubernetes.default.svc.cluster.local.", RecordType::A),
         ("nosuch.prod.svc.cluster.local.", RecordType::A),

@@ -11,7 +11,7 @@ use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{Ctx, Next, Plugin, Protocol};
 
 use crate::Kubernetes;
-use crate::test_support::{F0, F1, NextStub, line, plugin as build};
+use crate::test_support::{F0, F1, line, next_stub, plugin as build};
 
 /// Names of every shape the grammar knows, in and out of the fixtures.
 const NAMES: &[&str] = &[
@@ -73,7 +73,7 @@ fn wire(plugin: &Kubernetes, name: &str, qtype: RecordType) -> Option<Message> {
             assert_eq!(reply.metadata.response_code, rcode);
             Some(reply)
         }
-        Wire::Slow => None,
+        Wire::Ordinary => None,
         Wire::Pass => panic!("kubernetes never passes"),
     }
 }
@@ -86,7 +86,7 @@ fn texts(records: &[clusterdns_api::proto::rr::Record]) -> Vec<String> {
 /// Compares the wire answer with `serve`'s for every name and type; returns the
 /// queries answered on the wire path.
 async fn compare(plugin: &Arc<Kubernetes>) -> Vec<String> {
-    let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(NextStub)];
+    let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(next_stub())];
     let mut answered = Vec::new();
     for name in NAMES {
         for qtype in [RecordType::A, RecordType::AAAA, RecordType::SRV] {
@@ -205,7 +205,7 @@ fn shuffled_addresses_are_the_same_set() {
     let mut orders = std::collections::HashSet::new();
     for _ in 0..50 {
         let mut query = WireQuery::parse(&packet, true).unwrap();
-        query.shuffle = true;
+        query.set_order(clusterdns_api::wire::AnswerOrder::Shuffled);
         let mut buf = Vec::new();
         assert!(matches!(
             plugin.serve_wire(&mut query, &mut buf),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use clusterdns_api::proto::op::{Message, ResponseCode};
 use clusterdns_api::proto::rr::RecordType;
-use clusterdns_api::wire::{Wire, WireQuery};
+use clusterdns_api::wire::{AnswerOrder, Wire, WireQuery};
 use clusterdns_api::{
     BoxFuture, ConfigError, Ctx, Directive, Next, Plugin, PluginError, Response, SetupCtx, Token,
 };
@@ -142,9 +142,9 @@ impl Plugin for LoadBalance {
     /// themselves when asked; `prefer` needs the ordinary path.
     fn serve_wire(&self, query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
         if !self.preferred.is_empty() {
-            return Wire::Slow;
+            return Wire::Ordinary;
         }
-        query.shuffle = true;
+        query.set_order(AnswerOrder::Shuffled);
         Wire::Pass
     }
 }

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use clusterdns_api::proto::rr::{RData, Record, RecordType};
+use clusterdns_api::proto::rr::{RData, Record};
 use clusterdns_api::{ConfigError, Token};
 
 /// An IP network such as `10.9.20.0/24` or `fd00::/8`.
@@ -80,18 +80,7 @@ fn address_of(record: &Record) -> Option<IpAddr> {
 /// first preferred subnet, the second, ..., then the other addresses (each group in
 /// its current, already shuffled, order), then MX records, then everything else.
 pub(crate) fn preferred_first(records: &mut Vec<Record>, subnets: &[Cidr]) {
-    let mut cnames = Vec::new();
-    let mut addresses = Vec::new();
-    let mut mx = Vec::new();
-    let mut rest = Vec::new();
-    for record in records.drain(..) {
-        match record.record_type() {
-            RecordType::CNAME => cnames.push(record),
-            RecordType::A | RecordType::AAAA => addresses.push(record),
-            RecordType::MX => mx.push(record),
-            _ => rest.push(record),
-        }
-    }
+    let mut parts = crate::order::partition_by_type(records);
     // The rank of an address: the index of the first subnet holding it, or
     // `subnets.len()` for none. A stable sort by rank keeps each group's order.
     let rank = |record: &Record| {
@@ -99,9 +88,9 @@ pub(crate) fn preferred_first(records: &mut Vec<Record>, subnets: &[Cidr]) {
             .and_then(|ip| subnets.iter().position(|subnet| subnet.contains(ip)))
             .unwrap_or(subnets.len())
     };
-    addresses.sort_by_cached_key(rank);
-    records.extend(cnames);
-    records.extend(addresses);
-    records.extend(mx);
-    records.extend(rest);
+    parts.addresses.sort_by_cached_key(rank);
+    records.extend(parts.cnames);
+    records.extend(parts.addresses);
+    records.extend(parts.mx);
+    records.extend(parts.rest);
 }

@@ -334,3 +334,71 @@ fn weighted_error_points_at_the_policy() {
         "Corefile:4:17: loadbalance: the weighted policy is not supported yet; use round_robin"
     );
 }
+
+/// The wire path's rule for when a shuffle matters is loadbalance's round robin: a
+/// section `shuffle_would_reorder` calls fixed is never reordered, and one it calls
+/// reorderable is, for some draw.
+#[test]
+fn shuffle_would_reorder_is_what_round_robin_does() {
+    use clusterdns_api::wire::shuffle_would_reorder;
+    use rand::SeedableRng;
+    let mx = |n: u16| {
+        Record::from_rdata(
+            name("example.org."),
+            30,
+            RData::MX(MX::new(n, name("mail.example.org."))),
+        )
+    };
+    let cname = Record::from_rdata(
+        name("www.example.org."),
+        30,
+        RData::CNAME(CNAME(name("web.example.org."))),
+    );
+    let sections: Vec<Vec<Record>> = vec![
+        vec![],
+        vec![a("10.0.0.1")],
+        vec![cname.clone(), a("10.0.0.1")],
+        vec![a("10.0.0.1"), mx(1)],
+        vec![a("10.0.0.1"), a("10.0.0.2")],
+        vec![cname, a("10.0.0.1"), aaaa("fd00::1")],
+        vec![mx(1), mx(2)],
+        vec![a("10.0.0.1"), a("10.0.0.2"), a("10.0.0.3"), mx(1), mx(2)],
+    ];
+    for section in sections {
+        let changed = (0..64u64).any(|seed| {
+            let mut shuffled = section.clone();
+            order::round_robin(&mut shuffled, &mut rand::rngs::StdRng::seed_from_u64(seed));
+            // Round robin also moves CNAMEs first; only the shuffle is at stake here.
+            let positions = |records: &[Record]| -> Vec<String> {
+                records.iter().map(|r| r.data.to_string()).collect()
+            };
+            let mut sorted_in = positions(&section);
+            let mut sorted_out = positions(&shuffled);
+            sorted_in.sort();
+            sorted_out.sort();
+            assert_eq!(sorted_in, sorted_out, "a shuffle keeps every record");
+            let addresses_and_mx = |records: &[Record]| -> Vec<String> {
+                records
+                    .iter()
+                    .filter(|r| {
+                        matches!(
+                            r.record_type(),
+                            RecordType::A | RecordType::AAAA | RecordType::MX
+                        )
+                    })
+                    .map(|r| r.data.to_string())
+                    .collect()
+            };
+            addresses_and_mx(&section) != addresses_and_mx(&shuffled)
+        });
+        assert_eq!(
+            changed,
+            shuffle_would_reorder(&section),
+            "{:?}",
+            section
+                .iter()
+                .map(|r| r.data.to_string())
+                .collect::<Vec<_>>()
+        );
+    }
+}

@@ -33,8 +33,7 @@ pub fn setup(
     directive: &Directive,
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
-    directive.arg_count(0, 0)?;
-    directive.no_block()?;
+    directive.check_args(0, 0)?;
     let zone = ctx.zones.first().cloned().unwrap_or_else(Name::root);
     let probe = probe_name(&zone)
         .map_err(|e| directive.error(format!("cannot build a probe name under {zone}: {e}")))?;
@@ -130,7 +129,7 @@ impl Plugin for Loop {
         if self.done.load(Ordering::Relaxed) && !self.looping.load(Ordering::Relaxed) {
             Wire::Pass
         } else {
-            Wire::Slow
+            Wire::Ordinary
         }
     }
 

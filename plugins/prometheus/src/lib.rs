@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod build_info;
+mod process;
 
 use std::sync::Arc;
 
@@ -27,12 +28,8 @@ pub fn setup(
     directive: &Directive,
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
-    directive.arg_count(0, 1)?;
     directive.no_block()?;
-    let addr = match directive.args.first() {
-        Some(token) => clusterdns_api::listen_addr(token, "prometheus")?,
-        None => DEFAULT_ADDR.to_owned(),
-    };
+    let addr = clusterdns_api::http_endpoint(directive, DEFAULT_ADDR)?;
     build_info::register();
     ctx.metrics = true;
     ctx.http_routes.push(HttpRoute {
@@ -43,12 +40,20 @@ pub fn setup(
     Ok(None)
 }
 
-/// Answers one `/metrics` scrape.
+/// Answers one `/metrics` scrape: the `coredns_*` families, then the process ones
+/// (`process_*`, `go_goroutines`), which dashboards read without the prefix.
 fn handle() -> HttpReply {
+    let coredns = clusterdns_api::metrics::encode_text();
+    let mut body = coredns
+        .strip_suffix("# EOF\n")
+        .unwrap_or(&coredns)
+        .to_owned();
+    process::encode_text(&mut body);
+    body.push_str("# EOF\n");
     HttpReply {
         status: 200,
         content_type: CONTENT_TYPE,
-        body: clusterdns_api::metrics::encode_text(),
+        body,
     }
 }
 

@@ -28,11 +28,7 @@ pub fn setup(
     directive: &Directive,
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
-    directive.arg_count(0, 1)?;
-    let addr = match directive.args.first() {
-        Some(token) => clusterdns_api::listen_addr(token, "ready")?,
-        None => DEFAULT_ADDR.to_owned(),
-    };
+    let addr = clusterdns_api::http_endpoint(directive, DEFAULT_ADDR)?;
     let monitor = parse_block(directive)?;
     let probe = ReadyProbe::new(ctx.readiness.clone(), monitor);
     ctx.http_routes.push(HttpRoute {
@@ -49,8 +45,7 @@ fn parse_block(directive: &Directive) -> Result<Monitor, ConfigError> {
     for line in directive.block_lines() {
         match line.name.text.as_str() {
             "monitor" => {
-                line.arg_count(1, 1)?;
-                line.no_block()?;
+                line.check_args(1, 1)?;
                 let mode = &line.args[0];
                 monitor = match mode.text.as_str() {
                     "until-ready" => Monitor::UntilReady,

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use parking_lot::Mutex;
+
 use clusterdns_api::{HttpReply, Readiness};
 
 /// How `/ready` watches the plugins after they were all ready once.
@@ -24,6 +26,9 @@ pub(crate) struct ReadyProbe {
     monitor: Monitor,
     /// Set the first time every plugin was ready, in `UntilReady` mode.
     latched: AtomicBool,
+    /// The not-ready plugins last logged (empty: ready). A kubelet probes every few
+    /// seconds, so the state is logged when it changes, not on every probe.
+    logged: Mutex<Vec<&'static str>>,
 }
 
 impl ReadyProbe {
@@ -32,6 +37,7 @@ impl ReadyProbe {
             readiness,
             monitor,
             latched: AtomicBool::new(false),
+            logged: Mutex::new(Vec::new()),
         }
     }
 
@@ -45,14 +51,30 @@ impl ReadyProbe {
             return ok();
         }
         let not_ready = self.readiness.not_ready();
+        self.log_change(&not_ready);
         if not_ready.is_empty() {
             if self.monitor == Monitor::UntilReady {
                 self.latched.store(true, Ordering::Release);
             }
             return ok();
         }
-        tracing::info!(plugins = ?not_ready, "ready: plugins not ready");
         HttpReply::text(503, not_ready.join("\n"))
+    }
+
+    /// Logs the not-ready plugins when they differ from the last answer's; whether it
+    /// logged.
+    fn log_change(&self, not_ready: &[&'static str]) -> bool {
+        let mut logged = self.logged.lock();
+        if logged.as_slice() == not_ready {
+            return false;
+        }
+        if not_ready.is_empty() {
+            tracing::info!("ready: every plugin is ready");
+        } else {
+            tracing::info!(plugins = ?not_ready, "ready: plugins not ready");
+        }
+        *logged = not_ready.to_vec();
+        true
     }
 }
 
@@ -157,6 +179,26 @@ mod tests {
         assert_eq!(status(&probe).0, 200);
         readiness.begin_shutdown();
         assert_eq!(status(&probe), (503, "shutting down".to_owned()));
+    }
+
+    #[test]
+    fn a_state_is_logged_once_not_on_every_probe() {
+        let (_, kubernetes, hosts, probe) = world(Monitor::Continuously);
+        assert!(probe.log_change(&["hosts", "kubernetes"]));
+        assert!(!probe.log_change(&["hosts", "kubernetes"]));
+        hosts.set(true);
+        kubernetes.set(true);
+        assert!(probe.log_change(&[]), "the transition to ready is logged");
+        assert!(!probe.log_change(&[]));
+        for _ in 0..3 {
+            assert_eq!(status(&probe).0, 200);
+        }
+        kubernetes.set(false);
+        assert_eq!(status(&probe).0, 503);
+        assert!(
+            !probe.log_change(&["kubernetes"]),
+            "the probe itself logged the change"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
+use clusterdns_api::{ConfigError, Directive, Plugin, ReloadSchedule, SetupCtx};
 
 /// CoreDNS's default check interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -22,8 +22,7 @@ pub fn setup(
     directive: &Directive,
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
-    directive.arg_count(0, 2)?;
-    directive.no_block()?;
+    directive.check_args(0, 2)?;
     let interval = match directive.args.first() {
         Some(token) => {
             let interval = token.duration()?;
@@ -50,7 +49,10 @@ pub fn setup(
         }
         None => DEFAULT_JITTER.min(interval / 2),
     };
-    ctx.reload = Some((interval, jitter));
+    ctx.reload = Some(ReloadSchedule {
+        every: interval,
+        jitter,
+    });
     Ok(None)
 }
 
@@ -62,7 +64,7 @@ mod tests {
     fn reload(text: &str) -> Result<Option<(Duration, Duration)>, ConfigError> {
         let mut ctx = setup_ctx();
         setup(&directive(text), &mut ctx)?;
-        Ok(ctx.reload)
+        Ok(ctx.reload.map(|schedule| (schedule.every, schedule.jitter)))
     }
 
     #[test]

@@ -25,8 +25,7 @@ pub fn setup(
     directive: &Directive,
     _ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
-    directive.arg_count(0, 0)?;
-    directive.no_block()?;
+    directive.check_args(0, 0)?;
     Ok(Some(Arc::new(Whoami)))
 }
 

@@ -9,8 +9,13 @@
 //! | `POST /_test/expire` | compact history: watches get 410 |
 //! | `POST /_test/drop_watches` | end all watch streams |
 //! | `POST /_test/fail_next?n=&code=` | fail the next `n` API requests with `code` |
+//! | `POST /_test/fault?code=&kind=&verb=&retry_after=&delay_ms=` | a sustained fault (see [`crate::Fault`]) |
+//! | `DELETE /_test/fault` | clear every sustained fault |
+//! | `POST /_test/down`, `POST /_test/up` | refuse connections / accept them again (use the admin listener) |
 //! | `GET /_test/requests`, `DELETE /_test/requests` | the request log |
 //! | `GET /_test/state` | current resourceVersion and number of open watches |
+
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +25,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::status::ApiError;
-use crate::{ApiServer, Kind, load};
+use crate::{ApiServer, Fault, Kind, Verb, load};
 
 /// The admin routes, to be nested under `/_test`.
 pub(crate) fn router() -> Router<ApiServer> {
@@ -33,6 +38,9 @@ pub(crate) fn router() -> Router<ApiServer> {
         .route("/expire", post(expire))
         .route("/drop_watches", post(drop_watches))
         .route("/fail_next", post(fail_next))
+        .route("/fault", post(add_fault).delete(clear_faults))
+        .route("/down", post(go_down))
+        .route("/up", post(come_up))
         .route("/requests", get(requests).delete(clear_requests))
         .route("/state", get(state))
 }
@@ -113,6 +121,62 @@ async fn fail_next(State(server): State<ApiServer>, Query(q): Query<FailNext>) -
     }
     server.fail_next(n, code);
     Json(json!({ "n": n, "code": code })).into_response()
+}
+
+#[derive(Deserialize)]
+struct FaultQuery {
+    code: Option<u16>,
+    kind: Option<String>,
+    verb: Option<String>,
+    retry_after: Option<u32>,
+    delay_ms: Option<u64>,
+}
+
+async fn add_fault(State(server): State<ApiServer>, Query(q): Query<FaultQuery>) -> Response {
+    let code = q.code.unwrap_or(500);
+    if code != 0 && !(400..=599).contains(&code) {
+        return ApiError::bad_request(format!("code {code} is not 0 or an HTTP error status"))
+            .into_response();
+    }
+    let kind = match q.kind.as_deref() {
+        None | Some("" | "all") => None,
+        Some(name) => match Kind::parse(name) {
+            Some(kind) => Some(kind),
+            None => return ApiError::bad_request(format!("unknown kind {name:?}")).into_response(),
+        },
+    };
+    let verb = match q.verb.as_deref() {
+        None | Some("" | "any") => Verb::Any,
+        Some("list") => Verb::List,
+        Some("watch") => Verb::Watch,
+        Some(other) => {
+            return ApiError::bad_request(format!("verb {other:?}: expected list, watch or any"))
+                .into_response();
+        }
+    };
+    server.add_fault(Fault {
+        code,
+        kind,
+        verb,
+        retry_after: q.retry_after,
+        delay: Duration::from_millis(q.delay_ms.unwrap_or(0)),
+    });
+    Json(json!({ "code": code })).into_response()
+}
+
+async fn clear_faults(State(server): State<ApiServer>) -> Json<serde_json::Value> {
+    server.clear_faults();
+    Json(json!({}))
+}
+
+async fn go_down(State(server): State<ApiServer>) -> Json<serde_json::Value> {
+    server.set_down(true);
+    Json(json!({ "down": true }))
+}
+
+async fn come_up(State(server): State<ApiServer>) -> Json<serde_json::Value> {
+    server.set_down(false);
+    Json(json!({ "down": false }))
 }
 
 async fn requests(State(server): State<ApiServer>) -> Json<Vec<String>> {

@@ -45,6 +45,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 pub use error::Error;
+pub use hooks::{Fault, Received, Verb};
 pub use kind::{AsKind, Kind};
 pub use server::Serving;
 
@@ -213,6 +214,31 @@ impl ApiServer {
         self.shared.hooks.fail_next(n, status_code);
     }
 
+    /// Makes every matching API request fail (or be slow) until
+    /// [`ApiServer::clear_faults`]; see [`Fault`]. Open watches are not touched
+    /// (use [`ApiServer::drop_watches`] to make them start again).
+    pub fn add_fault(&self, fault: Fault) {
+        self.shared.hooks.add_fault(fault);
+    }
+
+    /// Removes every fault added with [`ApiServer::add_fault`].
+    pub fn clear_faults(&self) {
+        self.shared.hooks.clear_faults();
+    }
+
+    /// Takes every [`Serving`] of this state down: the listener is closed
+    /// (connections are refused) and every open connection is cut, until
+    /// [`ApiServer::set_down`]`(false)` binds the same address again. The
+    /// state is kept and may be changed meanwhile.
+    pub fn set_down(&self, down: bool) {
+        self.shared.hooks.set_down(down);
+    }
+
+    /// Received API requests with their arrival times, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.hooks.received()
+    }
+
     /// The paths and queries of received API requests, oldest first (bounded
     /// by [`Options::request_log_capacity`]).
     pub fn requests(&self) -> Vec<String> {
@@ -227,7 +253,17 @@ impl ApiServer {
     /// Serves this state on `listener` until the returned [`Serving`] is
     /// stopped or dropped. Must be called within a Tokio runtime.
     pub fn serve(&self, listener: TcpListener) -> Serving {
-        Serving::start(listener, routes::router(self.clone()))
+        Serving::start(
+            listener,
+            routes::router(self.clone()),
+            Some(self.shared.hooks.down()),
+        )
+    }
+
+    /// Serves only the `/_test/` admin routes on `listener`, never taken down by
+    /// [`ApiServer::set_down`]: scripts steer the API through it while it is down.
+    pub fn serve_admin(&self, listener: TcpListener) -> Serving {
+        Serving::start(listener, routes::admin_router(self.clone()), None)
     }
 
     /// Binds `addr` and serves on it.

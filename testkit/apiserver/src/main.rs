@@ -14,11 +14,13 @@ use std::time::Duration;
 use clusterdns_test_apiserver::{ApiServer, Options, generate, load};
 
 const USAGE: &str = "\
-usage: test-apiserver [--listen ADDR] [--load FILE_OR_DIR]...
+usage: test-apiserver [--listen ADDR] [--admin-listen ADDR] [--load FILE_OR_DIR]...
                       [--generate-services N [--endpoints-per-service M] [--headless-fraction F]]
                       [--bookmark-interval SECONDS]
 
   --listen ADDR                 address to serve on (default 127.0.0.1:0)
+  --admin-listen ADDR           also serve the /_test/ routes alone on ADDR, which stays up
+                                while POST /_test/down refuses connections on --listen
   --load PATH                   YAML/JSON manifest file, or directory of them (repeatable)
   --generate-services N         generate N services across N/100 namespaces
   --endpoints-per-service M     endpoints per generated service (default 1)
@@ -28,6 +30,7 @@ usage: test-apiserver [--listen ADDR] [--load FILE_OR_DIR]...
 #[derive(Debug)]
 struct Args {
     listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
     load: Vec<PathBuf>,
     services: usize,
     endpoints_per_service: usize,
@@ -39,6 +42,7 @@ struct Args {
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
     let mut parsed = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_listen: None,
         load: Vec::new(),
         services: 0,
         endpoints_per_service: 1,
@@ -70,6 +74,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                 parsed.listen = v
                     .parse()
                     .map_err(|_| format!("--listen: {v:?} is not an IP:PORT address"))?;
+            }
+            "--admin-listen" => {
+                let v = value()?;
+                parsed.admin_listen = Some(
+                    v.parse()
+                        .map_err(|_| format!("--admin-listen: {v:?} is not an IP:PORT address"))?,
+                );
             }
             "--load" => parsed.load.push(PathBuf::from(value()?)),
             "--generate-services" => parsed.services = number(&flag, value()?)?,
@@ -145,11 +156,26 @@ async fn run(args: Args) -> Result<(), String> {
         "test-apiserver: serving {count} objects at resourceVersion {}",
         api.resource_version()
     );
+    let admin = match args.admin_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            Some(api.serve_admin(listener))
+        }
+        None => None,
+    };
     let mut stdout = std::io::stdout();
+    if let Some(admin) = &admin {
+        let _ = writeln!(stdout, "admin on {}", admin.url());
+    }
     let _ = writeln!(stdout, "listening on {}", serving.url());
     let _ = stdout.flush();
     shutdown_signal().await;
     serving.stop_and_wait().await;
+    if let Some(admin) = admin {
+        admin.stop_and_wait().await;
+    }
     Ok(())
 }
 

@@ -36,8 +36,16 @@ pub(crate) fn router(server: ApiServer) -> Router {
         .with_state(server)
 }
 
+/// Only the admin routes (see [`ApiServer::serve_admin`]).
+pub(crate) fn admin_router(server: ApiServer) -> Router {
+    Router::new()
+        .nest("/_test", admin::router())
+        .with_state(server)
+}
+
 /// Records every API request and answers it with an injected failure when one
-/// is pending. Admin routes pass untouched.
+/// is pending (`fail_next` first, then sustained faults). Admin routes pass
+/// untouched.
 async fn hooks(State(server): State<ApiServer>, req: Request, next: Next) -> Response {
     let uri = req.uri();
     if !uri.path().starts_with("/_test/") {
@@ -45,6 +53,26 @@ async fn hooks(State(server): State<ApiServer>, req: Request, next: Next) -> Res
         server.shared.hooks.record(pq.to_owned());
         if let Some(code) = server.shared.hooks.take_failure() {
             return ApiError::new(code, format!("injected failure (HTTP {code})")).into_response();
+        }
+        let kind = parse_path(uri.path()).map(|t| t.kind);
+        let watch = uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+        if let Some(fault) = server.shared.hooks.fault_for(kind, watch) {
+            if !fault.delay.is_zero() {
+                tokio::time::sleep(fault.delay).await;
+            }
+            if fault.code != 0 {
+                let code = fault.code;
+                let mut response =
+                    ApiError::new(code, format!("injected fault (HTTP {code})")).into_response();
+                if let Some(seconds) = fault.retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+                }
+                return response;
+            }
         }
     }
     next.run(req).await

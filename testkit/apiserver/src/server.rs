@@ -13,7 +13,7 @@ use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 #[cfg(doc)]
@@ -28,12 +28,19 @@ pub struct Serving {
 }
 
 impl Serving {
-    pub(crate) fn start(listener: TcpListener, router: Router) -> Serving {
+    /// Serves `router` on `listener`; while `down` says so, the listener is closed
+    /// (connections refused) and every connection cut, and the same address is
+    /// bound again once it says up.
+    pub(crate) fn start(
+        listener: TcpListener,
+        router: Router,
+        down: Option<watch::Receiver<bool>>,
+    ) -> Serving {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, router, stopped));
+        let task = tokio::spawn(serve(listener, addr, router, stopped, down));
         Serving {
             addr,
             stop: Some(stop),
@@ -79,11 +86,66 @@ impl Drop for Serving {
     }
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut stopped: oneshot::Receiver<()>) {
-    let mut connections = JoinSet::new();
+/// Why an accept loop ended.
+enum Ended {
+    Stopped,
+    Down,
+}
+
+async fn serve(
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    mut stopped: oneshot::Receiver<()>,
+    down: Option<watch::Receiver<bool>>,
+) {
+    let Some(mut down) = down else {
+        let always_up = watch::Sender::new(false);
+        let mut up = always_up.subscribe();
+        accept_loop(listener, &router, &mut stopped, &mut up).await;
+        return;
+    };
+    let mut listener = Some(listener);
     loop {
+        if let Some(listener) = listener.take()
+            && let Ended::Stopped = accept_loop(listener, &router, &mut stopped, &mut down).await
+        {
+            return;
+        }
+        // Down: wait to come back up, then bind the same address again.
         tokio::select! {
-            _ = &mut stopped => break,
+            _ = &mut stopped => return,
+            up = down.wait_for(|down| !*down) => if up.is_err() { return },
+        }
+        while listener.is_none() {
+            match TcpListener::bind(addr).await {
+                Ok(bound) => listener = Some(bound),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot bind again yet");
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: &Router,
+    stopped: &mut oneshot::Receiver<()>,
+    down: &mut watch::Receiver<bool>,
+) -> Ended {
+    let mut connections = JoinSet::new();
+    let ended = loop {
+        if *down.borrow_and_update() {
+            break Ended::Down;
+        }
+        tokio::select! {
+            _ = &mut *stopped => break Ended::Stopped,
+            changed = down.changed() => if changed.is_err() { break Ended::Stopped },
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     connections.spawn(serve_connection(stream, router.clone()));
@@ -95,9 +157,10 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stopped: oneshot
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
-    }
+    };
     drop(listener);
     connections.shutdown().await;
+    ended
 }
 
 async fn serve_connection(stream: TcpStream, router: Router) {

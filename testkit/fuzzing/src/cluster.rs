@@ -356,8 +356,17 @@ pub fn cluster(data: &[u8]) {
             if server.answer(question, SOURCE, protocol, RequestPath::Any, &mut reply)
                 && let Err(problem) = check_reply(question, &reply, protocol)
             {
+                let mut shown = manifest.clone();
+                if shown.len() > 4_000 {
+                    let mut end = 4_000;
+                    while !shown.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    shown.truncate(end);
+                    shown.push_str("...");
+                }
                 panic!(
-                    "over {}: {problem}\nquestion: {question:02x?}\nmanifest: {manifest}",
+                    "over {}: {problem}\nquestion: {question:02x?}\nmanifest: {shown}",
                     protocol.as_str()
                 );
             }

@@ -43,7 +43,8 @@ fn all_kinds() -> Filter {
 /// Bytes as a manifest file, once named `.yaml` and once `.json`: the manifest source
 /// reads the good file, then `data` replaces it (by a rename, as a ConfigMap update
 /// does). No panic; then either the file loads and the index holds exactly its
-/// services, or the error starts with the file's path and the good service is kept.
+/// services, or the error starts with the file's path and the good service is kept
+/// (as it is when the file is emptied: no document at all).
 ///
 /// # Panics
 ///
@@ -64,6 +65,11 @@ pub fn manifest(data: &[u8]) {
         replace(&path, data);
         source.poll();
         match load(&path, &filter) {
+            // An emptied file (no document at all) keeps its last good content.
+            Ok(decoded) if decoded.documents == 0 => assert!(
+                good_service_is_served(&index),
+                "an emptied file did not keep its last good content"
+            ),
             Ok(decoded) => served_exactly(&index, &decoded.objects),
             Err(error) => {
                 let message = error.to_string();

@@ -26,6 +26,22 @@
 //! more than its keys; a changed one is kept in the index's own compact form until
 //! the end. Then the objects whose keys did not come are deleted (anti-entropy), and
 //! the rest applied as one batch; unchanged services keep their entries.
+//!
+//! # Locks
+//!
+//! [`Index`] has three locks: `store` (a mutex, the writer's state), `view` (the
+//! read-write lock queries read) and `feeds` (a mutex, each feed's sync state and list
+//! in progress). Whoever holds more than one takes them in this order, and releases
+//! them in reverse:
+//!
+//! 1. `store`, 2. `view`, 3. `feeds`.
+//!
+//! [`Index::listed`] is the one place that holds all three (it compares an object with
+//! the store and the view, and notes it in the feed's list). Every other method takes
+//! `feeds` alone and lets go of it before taking `store` (`feed_state`, `list_done`),
+//! or takes `store` and then `view`. Never hold `view`, nor any of them, across an
+//! await: they are `parking_lot` locks, and the writer runs on the sources' tasks while
+//! queries read on the request path.
 
 mod entry;
 mod reverse;
@@ -420,7 +436,8 @@ impl Index {
         }
     }
 
-    /// Adds one object to the feed's list in progress.
+    /// Adds one object to the feed's list in progress. Takes `store`, `view`, then
+    /// `feeds`: the lock order (see the module docs).
     pub(crate) fn listed(&self, feed: usize, object: Object) {
         let store = self.store.lock();
         let view = self.view.read();

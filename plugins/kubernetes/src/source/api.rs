@@ -1,5 +1,7 @@
-//! The Kubernetes API source: one kube-runtime watcher per kind, each feeding its
-//! own [`ChangeSink`], so the index is synced once every kind has been listed.
+//! The Kubernetes API source: one [`reflector`] per kind (list, then watch from the
+//! list's resourceVersion), each feeding its own [`ChangeSink`], so the index is synced
+//! once every kind has been listed. The kinds share one client and one [`ApiHealth`]:
+//! when one kind gets an answer after an outage, the others retry at once.
 //!
 //! | kind | request | selector |
 //! |---|---|---|
@@ -15,9 +17,12 @@
 //! configuration is logged and retried, and the zone stays unsynced meanwhile (SERVFAIL,
 //! `/ready` 503) instead of the server refusing to start.
 
+mod backoff;
 mod client;
+mod health;
 mod limit;
-mod watch;
+mod outage;
+pub mod reflector;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +31,6 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::watcher;
 use tokio::runtime::Handle;
 use tokio::task::JoinSet;
 
@@ -38,7 +42,12 @@ use crate::object::{
 };
 use crate::selector::Selector;
 
+pub use backoff::Schedule;
 pub use client::ConnectError;
+pub use reflector::Timing;
+
+use health::ApiHealth;
+use reflector::{Convert, Reflector};
 
 /// The label every EndpointSlice of a service carries; slices without it (made by hand
 /// for no service) have no DNS name.
@@ -62,6 +71,7 @@ pub struct ApiSource {
     labels: Option<Selector>,
     namespace_labels: Option<Selector>,
     feeds: Vec<(Kind, ChangeSink)>,
+    timing: Timing,
 }
 
 impl ApiSource {
@@ -83,16 +93,18 @@ impl ApiSource {
             labels,
             namespace_labels,
             feeds,
+            timing: Timing::default(),
         }
     }
 
     async fn run(self) {
         let description = self.describe();
-        let client = loop {
-            match client::connect(&self.options).await {
-                Ok(client) => break client,
+        let health = ApiHealth::new();
+        let connected = loop {
+            match client::connect(&self.options, &health).await {
+                Ok(connected) => break connected,
                 Err(error) => {
-                    tracing::error!(source = %description, %error, "kubernetes: cannot reach the API; retrying in {RECONNECT_DELAY:?}");
+                    tracing::error!(source = %description, %error, "kubernetes: cannot build the API client; retrying in {RECONNECT_DELAY:?}");
                     if self.feeds.iter().all(|(_, sink)| sink.is_closed()) {
                         return;
                     }
@@ -100,64 +112,94 @@ impl ApiSource {
                 }
             }
         };
-        tracing::info!(source = %description, "kubernetes: watching");
+        tracing::info!(source = %description, url = %connected.url, "kubernetes: watching");
         let labels = self.labels.as_ref().map(Selector::as_str).unwrap_or("");
-        let mut watchers = JoinSet::new();
+        let namespace_labels = self
+            .namespace_labels
+            .as_ref()
+            .map(Selector::as_str)
+            .unwrap_or("");
+        let kinds = Kinds {
+            client: &connected.client,
+            url: &connected.url,
+            health: &health,
+            timing: self.timing,
+        };
+        let mut reflectors = JoinSet::new();
         for (kind, sink) in self.feeds {
             match kind {
-                Kind::Service => watchers.spawn(watch::run(
-                    Api::<Service>::all(client.clone()),
-                    config(labels),
-                    kind,
-                    sink,
-                    convert_service,
-                )),
+                Kind::Service => reflectors.spawn(
+                    kinds
+                        .reflector(kind, labels.to_owned(), PAGE_SIZE, sink, convert_service)
+                        .run(),
+                ),
                 Kind::EndpointSlice => {
                     let selector = if labels.is_empty() {
                         SERVICE_NAME_LABEL.to_owned()
                     } else {
                         format!("{SERVICE_NAME_LABEL},{labels}")
                     };
-                    watchers.spawn(watch::run(
-                        Api::<EndpointSlice>::all(client.clone()),
-                        config(&selector).page_size(SLICE_PAGE_SIZE),
-                        kind,
-                        sink,
-                        convert_slice,
-                    ))
+                    reflectors.spawn(
+                        kinds
+                            .reflector(kind, selector, SLICE_PAGE_SIZE, sink, convert_slice)
+                            .run(),
+                    )
                 }
-                Kind::Namespace => watchers.spawn(watch::run(
-                    Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-                    config(
-                        self.namespace_labels
-                            .as_ref()
-                            .map(Selector::as_str)
-                            .unwrap_or(""),
-                    ),
-                    kind,
-                    sink,
-                    convert_namespace,
-                )),
-                Kind::Pod => watchers.spawn(watch::run(
-                    Api::<Pod>::all(client.clone()),
-                    config(labels),
-                    kind,
-                    sink,
-                    convert_pod,
-                )),
+                Kind::Namespace => reflectors.spawn(
+                    kinds
+                        .reflector(
+                            kind,
+                            namespace_labels.to_owned(),
+                            PAGE_SIZE,
+                            sink,
+                            convert_namespace,
+                        )
+                        .run(),
+                ),
+                Kind::Pod => reflectors.spawn(
+                    kinds
+                        .reflector(kind, labels.to_owned(), PAGE_SIZE, sink, convert_pod)
+                        .run(),
+                ),
             };
         }
-        // Dropping this task (the plugin is gone) aborts the watchers with the set.
-        while watchers.join_next().await.is_some() {}
+        // Dropping this task (the plugin is gone) aborts the reflectors with the set.
+        while reflectors.join_next().await.is_some() {}
     }
 }
 
-fn config(selector: &str) -> watcher::Config {
-    let config = watcher::Config::default().page_size(PAGE_SIZE);
-    if selector.is_empty() {
-        config
-    } else {
-        config.labels(selector)
+/// What every kind's reflector shares.
+struct Kinds<'a> {
+    client: &'a kube::Client,
+    url: &'a str,
+    health: &'a Arc<ApiHealth>,
+    timing: Timing,
+}
+
+impl Kinds<'_> {
+    fn reflector<K>(
+        &self,
+        kind: Kind,
+        selector: String,
+        page_size: u32,
+        sink: ChangeSink,
+        convert: Convert<K>,
+    ) -> Reflector<K>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+        K::DynamicType: Default,
+    {
+        Reflector::new(
+            Api::all(self.client.clone()),
+            self.url,
+            selector,
+            page_size,
+            kind,
+            sink,
+            convert,
+            self.health.clone(),
+            self.timing,
+        )
     }
 }
 
@@ -176,7 +218,7 @@ fn convert_namespace(
         Some(name) if !name.is_empty() => Ok(Some(Object::Namespace(SlimNamespace {
             name: Arc::from(name),
         }))),
-        _ => Err(ConvertError("metadata.name is missing".to_owned())),
+        _ => Err(ConvertError::Missing("metadata.name")),
     }
 }
 

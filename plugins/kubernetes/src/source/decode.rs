@@ -12,8 +12,83 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::object::{Kind, KindSet, Object, slim_namespace, slim_pod, slim_service, slim_slice};
+use crate::object::{
+    ConvertError, Kind, KindSet, Object, slim_namespace, slim_pod, slim_service, slim_slice,
+};
 use crate::selector::Selector;
+
+/// Why manifest text could not be read. The whole text is refused (a file is taken
+/// whole or not at all); the message names where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The text is not JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// The text is not YAML.
+    #[error("invalid YAML: {0}")]
+    Yaml(#[source] serde_norway::Error),
+    /// A document (or list item) is not a mapping.
+    #[error("expected an object with apiVersion and kind")]
+    NotAnObject,
+    /// A document has no `kind`.
+    #[error("kind is missing")]
+    MissingKind,
+    /// A list's `items` is not a list.
+    #[error("{kind}: items must be a list")]
+    ItemsNotAList {
+        /// The list's kind.
+        kind: String,
+    },
+    /// An object of a kind DNS uses does not have that kind's shape.
+    #[error("{kind} {name}: {source}")]
+    Invalid {
+        /// Its kind.
+        kind: String,
+        /// `namespace/name`.
+        name: String,
+        /// What does not fit.
+        source: serde_json::Error,
+    },
+    /// An object has the right shape but cannot be used (a cluster IP that is not an
+    /// IP address...).
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    /// The document of a multi-document text where the error is.
+    #[error("document {index}: {source}")]
+    Document {
+        /// Counted from 1.
+        index: usize,
+        /// The error.
+        source: Box<DecodeError>,
+    },
+    /// The item of a JSON array or a `List` where the error is.
+    #[error("{list}item {index}: {source}")]
+    Item {
+        /// The list's kind and a space, or nothing for a JSON array.
+        list: String,
+        /// Counted from 1.
+        index: usize,
+        /// The error.
+        source: Box<DecodeError>,
+    },
+}
+
+impl DecodeError {
+    fn in_document(self, index: usize) -> Self {
+        DecodeError::Document {
+            index,
+            source: Box::new(self),
+        }
+    }
+
+    fn in_item(self, list: String, index: usize) -> Self {
+        DecodeError::Item {
+            list,
+            index,
+            source: Box::new(self),
+        }
+    }
+}
 
 /// Which objects a source keeps: the kinds its feed provides, and the `labels` and
 /// `namespace_labels` selectors (what the API server would filter).
@@ -34,21 +109,28 @@ pub struct Decoded {
     pub objects: Vec<Object>,
     /// Objects of kinds DNS does not use, or filtered out.
     pub skipped: usize,
+    /// The documents the text had (a JSON text is one; empty YAML documents do not
+    /// count): 0 for an empty file, which tells it from an explicit empty `List`.
+    pub documents: usize,
 }
 
 /// Reads every object in `text`. `json` picks the JSON reader (by file extension or
 /// because the text starts with `{` or `[`); YAML otherwise. Any error fails the
 /// whole text: a file is taken whole or not at all.
-pub fn decode(text: &str, json: bool, filter: &Filter) -> Result<Decoded, String> {
+pub fn decode(text: &str, json: bool, filter: &Filter) -> Result<Decoded, DecodeError> {
     let mut decoded = Decoded::default();
     let trimmed = text.trim_start();
     if json || trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        if trimmed.is_empty() {
+            return Ok(decoded);
+        }
+        let value: Value = serde_json::from_str(text).map_err(DecodeError::Json)?;
+        decoded.documents = 1;
         match value {
             Value::Array(items) => {
                 for (i, item) in items.into_iter().enumerate() {
                     object(item, filter, &mut decoded)
-                        .map_err(|e| format!("item {}: {e}", i + 1))?;
+                        .map_err(|e| e.in_item(String::new(), i + 1))?;
                 }
             }
             value => object(value, filter, &mut decoded)?,
@@ -56,30 +138,35 @@ pub fn decode(text: &str, json: bool, filter: &Filter) -> Result<Decoded, String
         return Ok(decoded);
     }
     for (i, document) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(document)
-            .map_err(|e| format!("document {}: invalid YAML: {e}", i + 1))?;
+        let value =
+            Value::deserialize(document).map_err(|e| DecodeError::Yaml(e).in_document(i + 1))?;
         if value.is_null() {
             continue;
         }
-        object(value, filter, &mut decoded).map_err(|e| format!("document {}: {e}", i + 1))?;
+        decoded.documents += 1;
+        object(value, filter, &mut decoded).map_err(|e| e.in_document(i + 1))?;
     }
     Ok(decoded)
 }
 
 /// Reads one object (or list of objects).
-fn object(value: Value, filter: &Filter, out: &mut Decoded) -> Result<(), String> {
+fn object(value: Value, filter: &Filter, out: &mut Decoded) -> Result<(), DecodeError> {
     let Value::Object(map) = &value else {
-        return Err("expected an object with apiVersion and kind".to_owned());
+        return Err(DecodeError::NotAnObject);
     };
     let kind = map
         .get("kind")
         .and_then(Value::as_str)
-        .ok_or("kind is missing")?
+        .ok_or(DecodeError::MissingKind)?
         .to_owned();
     if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
         return list(value, &kind, filter, out);
     }
-    let describe = |e: serde_json::Error| format!("{kind} {}: {e}", name_of(&value));
+    let describe = |source: serde_json::Error| DecodeError::Invalid {
+        kind: kind.clone(),
+        name: name_of(&value),
+        source,
+    };
     let selected = |labels: Option<&std::collections::BTreeMap<String, String>>,
                     selector: &Option<Selector>| {
         selector.as_ref().is_none_or(|s| s.matches(labels))
@@ -89,15 +176,12 @@ fn object(value: Value, filter: &Filter, out: &mut Decoded) -> Result<(), String
             let service = Service::deserialize(&value).map_err(describe)?;
             selected(service.metadata.labels.as_ref(), &filter.labels)
                 .then(|| slim_service(&service).map(Object::Service))
-                .transpose()
-                .map_err(|e| e.0)?
+                .transpose()?
         }
         "EndpointSlice" if filter.kinds.contains(Kind::EndpointSlice) => {
             let slice = EndpointSlice::deserialize(&value).map_err(describe)?;
             if selected(slice.metadata.labels.as_ref(), &filter.labels) {
-                slim_slice(&slice)
-                    .map_err(|e| e.0)?
-                    .map(Object::EndpointSlice)
+                slim_slice(&slice)?.map(Object::EndpointSlice)
             } else {
                 None
             }
@@ -106,13 +190,12 @@ fn object(value: Value, filter: &Filter, out: &mut Decoded) -> Result<(), String
             let namespace = Namespace::deserialize(&value).map_err(describe)?;
             selected(namespace.metadata.labels.as_ref(), &filter.namespace_labels)
                 .then(|| slim_namespace(&namespace).map(Object::Namespace))
-                .transpose()
-                .map_err(|e| e.0)?
+                .transpose()?
         }
         "Pod" if filter.kinds.contains(Kind::Pod) => {
             let pod = Pod::deserialize(&value).map_err(describe)?;
             if selected(pod.metadata.labels.as_ref(), &filter.labels) {
-                slim_pod(&pod).map_err(|e| e.0)?.map(Object::Pod)
+                slim_pod(&pod)?.map(Object::Pod)
             } else {
                 None
             }
@@ -128,7 +211,7 @@ fn object(value: Value, filter: &Filter, out: &mut Decoded) -> Result<(), String
 
 /// Reads the items of a `List` (or `ServiceList`, ...). Items of typed lists may leave
 /// out `kind` and `apiVersion`: they are filled in from the list.
-fn list(value: Value, kind: &str, filter: &Filter, out: &mut Decoded) -> Result<(), String> {
+fn list(value: Value, kind: &str, filter: &Filter, out: &mut Decoded) -> Result<(), DecodeError> {
     let Value::Object(mut map) = value else {
         return Ok(());
     };
@@ -137,7 +220,11 @@ fn list(value: Value, kind: &str, filter: &Filter, out: &mut Decoded) -> Result<
     let items = match map.remove("items") {
         Some(Value::Array(items)) => items,
         Some(Value::Null) | None => Vec::new(),
-        Some(_) => return Err(format!("{kind}: items must be a list")),
+        Some(_) => {
+            return Err(DecodeError::ItemsNotAList {
+                kind: kind.to_owned(),
+            });
+        }
     };
     for (i, mut item) in items.into_iter().enumerate() {
         if let (Value::Object(fields), Some(item_kind)) = (&mut item, item_kind) {
@@ -150,7 +237,7 @@ fn list(value: Value, kind: &str, filter: &Filter, out: &mut Decoded) -> Result<
                     .or_insert_with(|| api_version.clone());
             }
         }
-        object(item, filter, out).map_err(|e| format!("{kind} item {}: {e}", i + 1))?;
+        object(item, filter, out).map_err(|e| e.in_item(format!("{kind} "), i + 1))?;
     }
     Ok(())
 }

@@ -13,6 +13,12 @@
 //! file deleted from a listed directory takes its objects with it, while a listed
 //! file that disappears keeps its last content until it comes back.
 //!
+//! A file that had objects and is now empty (no document at all: an editor's
+//! truncate-then-write, or `kubectl get ... > cluster.yaml` that failed) is taken as
+//! broken, not as "the cluster has nothing": it keeps its last good content, with a
+//! WARN and `coredns_kubernetes_manifest_empty_total`. An explicit empty list
+//! (`kind: List` with no items, or `[]`) is content, and is applied.
+//!
 //! Memory is bounded per file before anything is decoded: only regular files are read
 //! (a FIFO or a device never ends), at most [`MAX_FILE_SIZE`] bytes of them, and their
 //! structure is checked against [`bounds`] (values with YAML aliases expanded, nesting).
@@ -28,8 +34,9 @@ use tokio::runtime::Handle;
 
 pub use bounds::{MAX_DEPTH, MAX_VALUES, TooBig};
 
-use super::decode::{Decoded, Filter, decode};
+use super::decode::{DecodeError, Decoded, Filter, decode};
 use super::{Change, ChangeSink, Source, SourceTask};
+use crate::metrics;
 use crate::object::{Kind, Object};
 
 /// How often the files are checked.
@@ -87,12 +94,12 @@ pub enum LoadError {
         limit: TooBig,
     },
     /// Not valid YAML or JSON, or an object that is not a valid one of its kind.
-    #[error("{}: {message}", .path.display())]
+    #[error("{}: {source}", .path.display())]
     Decode {
         /// The file.
         path: PathBuf,
         /// Where and what, as the decoder says it.
-        message: String,
+        source: DecodeError,
     },
 }
 
@@ -212,7 +219,18 @@ impl ManifestSource {
             }
             state.stamp = Some(stamp);
             match read(path, &meta, &self.filter) {
-                Ok(Decoded { objects, skipped }) => {
+                Ok(decoded) if decoded.documents == 0 && !state.objects.is_empty() => {
+                    metrics::count_manifest_empty();
+                    tracing::warn!(
+                        path = %path.display(),
+                        kept = state.objects.len(),
+                        "kubernetes: manifests: the file is empty; keeping its last good content \
+                         (write an empty `kind: List` to remove every object)"
+                    );
+                }
+                Ok(Decoded {
+                    objects, skipped, ..
+                }) => {
                     tracing::info!(
                         path = %path.display(),
                         objects = objects.len(),
@@ -390,9 +408,9 @@ fn read(path: &Path, meta: &std::fs::Metadata, filter: &Filter) -> Result<Decode
         path: path_buf(),
         limit,
     })?;
-    decode(&text, json, filter).map_err(|error| LoadError::Decode {
+    decode(&text, json, filter).map_err(|source| LoadError::Decode {
         path: path_buf(),
-        message: error.to_string(),
+        source,
     })
 }
 

@@ -2,7 +2,7 @@
 //!
 //! A source turns what it reads into a stream of typed [`Change`]s and hands each to a
 //! [`ChangeSink`]; the index behind the sink applies them and never learns who feeds
-//! it. A source may have several feeds (one sink each), for instance one watcher per
+//! it. A source may have several feeds (one sink each), for instance one reflector per
 //! kind: each feed declares the kinds it provides, a [`Change::Snapshot`] of a feed
 //! replaces every object of those kinds, and the index is synced once every feed has
 //! sent [`Change::Synced`].

@@ -6,6 +6,9 @@
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+use std::sync::Arc;
+
+use super::health::{ApiHealth, RetryAfterLayer};
 use super::limit::LimitLayer;
 use crate::config::ApiOptions;
 
@@ -38,14 +41,31 @@ pub enum ConnectError {
     Client(kube::Error),
 }
 
-/// A client for `options`.
-pub async fn connect(options: &ApiOptions) -> Result<Client, ConnectError> {
+/// A client, and the API server's URL (for logs).
+pub struct Connected {
+    /// The client.
+    pub client: Client,
+    /// The API server's base URL.
+    pub url: String,
+}
+
+/// A client for `options`, recording `Retry-After` answers into `health`.
+pub async fn connect(
+    options: &ApiOptions,
+    health: &Arc<ApiHealth>,
+) -> Result<Connected, ConnectError> {
     let mut config = config_for(options).await?;
-    // Watches are long polls: their idle detection is the watcher's, not a read timeout.
+    // Watches are long polls: their idle detection is the reflector's (and each request
+    // has its own deadline there), not a read timeout.
     config.read_timeout = None;
+    let url = config.cluster_url.to_string();
     let limits = LimitLayer::new(options.qps, options.burst, options.max_inflight);
     let builder = kube::client::ClientBuilder::try_from(config).map_err(ConnectError::Client)?;
-    Ok(builder.with_layer(&limits).build())
+    let client = builder
+        .with_layer(&limits)
+        .with_layer(&RetryAfterLayer::new(health.clone()))
+        .build();
+    Ok(Connected { client, url })
 }
 
 async fn config_for(options: &ApiOptions) -> Result<Config, ConnectError> {

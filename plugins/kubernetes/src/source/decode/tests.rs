@@ -131,38 +131,42 @@ fn reads_json_arrays_objects_and_typed_lists() {
 #[test]
 fn errors_name_the_document_and_the_object() {
     let broken = format!("{SINGLE}---\nkind: Service\nmetadata: [oops\n");
-    let err = decode(&broken, false, &all()).unwrap_err();
+    let err = decode(&broken, false, &all()).unwrap_err().to_string();
     assert!(err.starts_with("document 2: invalid YAML:"), "{err}");
 
     let bad_port = SINGLE.replace("port: 80", "port: eighty");
-    let err = decode(&bad_port, false, &all()).unwrap_err();
+    let err = decode(&bad_port, false, &all()).unwrap_err().to_string();
     assert!(
         err.starts_with("document 1: Service shop/web: invalid type"),
         "{err}"
     );
 
     let bad_ip = SINGLE.replace("10.96.12.5,", "10.96.12.500,");
-    let err = decode(&bad_ip, false, &all()).unwrap_err();
+    let err = decode(&bad_ip, false, &all()).unwrap_err().to_string();
     assert_eq!(
         err,
         "document 1: service shop/web: cluster IP \"10.96.12.500\" is not an IP address"
     );
 
-    let err = decode("{\"kind\": ", true, &all()).unwrap_err();
+    let err = decode("{\"kind\": ", true, &all()).unwrap_err().to_string();
     assert!(err.starts_with("invalid JSON"), "{err}");
-    let err = decode("- just\n- a list\n", false, &all()).unwrap_err();
+    let err = decode("- just\n- a list\n", false, &all())
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "document 1: expected an object with apiVersion and kind"
     );
-    let err = decode("apiVersion: v1\nmetadata: {name: x}\n", false, &all()).unwrap_err();
+    let err = decode("apiVersion: v1\nmetadata: {name: x}\n", false, &all())
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "document 1: kind is missing");
     let err = decode(
         "apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {name: x}\naddressType: IPv4\nendpoints: []\n",
         false,
         &all(),
     )
-    .unwrap_err();
+    .unwrap_err().to_string();
     assert!(err.contains("discovery.k8s.io/v1beta1"), "{err}");
 }
 

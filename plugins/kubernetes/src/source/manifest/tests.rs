@@ -331,3 +331,60 @@ fn decoding_errors_name_the_file_the_document_and_the_object() {
         assert!(message.contains(part), "{part} missing from {message}");
     }
 }
+
+#[test]
+fn an_emptied_file_keeps_its_last_content_but_an_empty_list_is_applied() {
+    let dir = TempDir::new("manifest-empty");
+    let path = dir.write("shop.yaml", SHOP);
+    let (index, mut source) = source(vec![path.clone()]);
+    source.prime();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+
+    // Truncated (an editor, or `kubectl get ... > shop.yaml` that failed): kept, and
+    // counted.
+    for empty in ["", "\n", "# nothing here\n", "---\n"] {
+        let before = metrics::manifest_empty_count();
+        tick();
+        std::fs::write(&path, empty).unwrap();
+        source.poll();
+        assert_eq!(
+            cluster_ips(&index, "shop", "web"),
+            ["10.96.12.5"],
+            "{empty:?} emptied the zone"
+        );
+        assert!(metrics::manifest_empty_count() > before, "{empty:?}");
+    }
+
+    // Written again: read again.
+    tick();
+    std::fs::write(&path, SHOP.replace("10.96.12.5", "10.96.12.7")).unwrap();
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.7"]);
+
+    // An explicit empty list removes everything.
+    tick();
+    std::fs::write(&path, "apiVersion: v1\nkind: List\nitems: []\n").unwrap();
+    source.poll();
+    assert!(cluster_ips(&index, "shop", "web").is_empty());
+}
+
+#[test]
+fn an_empty_json_array_is_content_and_an_empty_json_file_is_not() {
+    let dir = TempDir::new("manifest-empty-json");
+    let json = r#"{"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+         "spec": {"clusterIP": "10.96.12.5"}}]}"#;
+    let path = dir.write("shop.json", json);
+    let (index, mut source) = source(vec![path.clone()]);
+    source.prime();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+    tick();
+    std::fs::write(&path, "").unwrap();
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+    tick();
+    std::fs::write(&path, "[]").unwrap();
+    source.poll();
+    assert!(cluster_ips(&index, "shop", "web").is_empty());
+}

@@ -12,13 +12,13 @@ use hickory_proto::rr::Name;
 const MAX_LABELS: usize = 5;
 
 /// The labels of a query name below its zone, in lower case.
-pub struct Base {
+pub struct RelativeName {
     labels: [[u8; 63]; MAX_LABELS],
     lens: [u8; MAX_LABELS],
     count: usize,
 }
 
-impl Base {
+impl RelativeName {
     /// The labels of `qname` left of its last `zone_labels` labels; `None` when there are
     /// more than any valid name has.
     pub fn new(qname: &Name, zone_labels: usize) -> Option<Self> {
@@ -59,10 +59,18 @@ impl Base {
         self.count
     }
 
-    /// Label `i` (0 is the leftmost), lower case. A label that is not UTF-8 reads as
-    /// `"\0"`, which no Kubernetes name equals.
+    /// Label `i` (0 is the leftmost), lower case, for `i < label_count()`. A label that
+    /// is not UTF-8, and any `i` out of that range, reads as `"\0"`, which no
+    /// Kubernetes name equals: the grammar never asks for one, and a mistake there
+    /// finds nothing instead of panicking.
     pub fn get(&self, i: usize) -> &str {
-        std::str::from_utf8(&self.labels[i][..usize::from(self.lens[i])]).unwrap_or("\0")
+        debug_assert!(i < self.count, "label {i} of {}", self.count);
+        match (self.labels.get(i), self.lens.get(i)) {
+            (Some(label), Some(len)) if i < self.count => {
+                std::str::from_utf8(&label[..usize::from(*len)]).unwrap_or("\0")
+            }
+            _ => "\0",
+        }
     }
 
     /// Whether the labels are exactly `words`.
@@ -73,7 +81,7 @@ impl Base {
 
 /// What a name below the zone asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Request<'a> {
+pub enum NameRequest<'a> {
     /// The zone itself, `svc.<zone>` or `pod.<zone>`: exists, holds no data.
     Empty,
     /// Not a name of the grammar: NXDOMAIN.
@@ -112,18 +120,18 @@ fn strip_underscore(label: &str) -> &str {
 }
 
 /// Parses the labels below the zone.
-pub fn parse(base: &Base) -> Request<'_> {
+pub fn parse(base: &RelativeName) -> NameRequest<'_> {
     let n = base.label_count();
     if n == 0 || base.is(&["svc"]) || base.is(&["pod"]) {
-        return Request::Empty;
+        return NameRequest::Empty;
     }
     let kind = base.get(n - 1);
     if kind != "svc" && kind != "pod" {
-        return Request::Invalid;
+        return NameRequest::Invalid;
     }
     let namespace = base.get(n - 2);
     if kind == "pod" {
-        return Request::Pod {
+        return NameRequest::Pod {
             namespace,
             name: (n >= 3).then(|| base.get(n - 3)),
             extra: n > 3,
@@ -144,7 +152,7 @@ pub fn parse(base: &Base) -> Request<'_> {
         }
         _ => {}
     }
-    Request::Service(request)
+    NameRequest::Service(request)
 }
 
 /// Whether a port named `name` with `protocol` answers a request for `port`/`proto`
@@ -161,11 +169,11 @@ pub fn port_matches(request: &ServiceRequest<'_>, name: &str, protocol: &str) ->
 mod tests {
     use super::*;
 
-    fn with(name: &str, f: impl FnOnce(Request<'_>)) {
+    fn with(name: &str, f: impl FnOnce(NameRequest<'_>)) {
         let qname = Name::from_ascii(name).unwrap();
-        match Base::new(&qname, 2) {
+        match RelativeName::new(&qname, 2) {
             Some(base) => f(parse(&base)),
-            None => f(Request::Invalid),
+            None => f(NameRequest::Invalid),
         }
     }
 
@@ -174,8 +182,8 @@ mod tests {
         service: Option<&'a str>,
         endpoint: Option<&'a str>,
         port: Option<(&'a str, &'a str)>,
-    ) -> Request<'a> {
-        Request::Service(ServiceRequest {
+    ) -> NameRequest<'a> {
+        NameRequest::Service(ServiceRequest {
             namespace,
             service,
             endpoint,
@@ -186,12 +194,14 @@ mod tests {
 
     #[test]
     fn parses_the_grammar() {
-        with("cluster.local.", |r| assert_eq!(r, Request::Empty));
-        with("svc.cluster.local.", |r| assert_eq!(r, Request::Empty));
-        with("Pod.cluster.local.", |r| assert_eq!(r, Request::Empty));
-        with("foo.cluster.local.", |r| assert_eq!(r, Request::Invalid));
+        with("cluster.local.", |r| assert_eq!(r, NameRequest::Empty));
+        with("svc.cluster.local.", |r| assert_eq!(r, NameRequest::Empty));
+        with("Pod.cluster.local.", |r| assert_eq!(r, NameRequest::Empty));
+        with("foo.cluster.local.", |r| {
+            assert_eq!(r, NameRequest::Invalid)
+        });
         with("dns-version.cluster.local.", |r| {
-            assert_eq!(r, Request::Invalid)
+            assert_eq!(r, NameRequest::Invalid)
         });
         with("testns.svc.cluster.local.", |r| {
             assert_eq!(r, svc("testns", None, None, None));
@@ -209,12 +219,12 @@ mod tests {
             assert_eq!(r, svc("testns", Some("svc1"), None, Some(("http", "tcp"))));
         });
         with("a.b.c.svc1.testns.svc.cluster.local.", |r| {
-            assert_eq!(r, Request::Invalid);
+            assert_eq!(r, NameRequest::Invalid);
         });
         with("1-2-3-4.podns.pod.cluster.local.", |r| {
             assert_eq!(
                 r,
-                Request::Pod {
+                NameRequest::Pod {
                     namespace: "podns",
                     name: Some("1-2-3-4"),
                     extra: false
@@ -222,12 +232,12 @@ mod tests {
             );
         });
         with("x.1-2-3-4.podns.pod.cluster.local.", |r| {
-            assert!(matches!(r, Request::Pod { extra: true, .. }));
+            assert!(matches!(r, NameRequest::Pod { extra: true, .. }));
         });
         with("podns.pod.cluster.local.", |r| {
             assert_eq!(
                 r,
-                Request::Pod {
+                NameRequest::Pod {
                     namespace: "podns",
                     name: None,
                     extra: false
@@ -256,9 +266,12 @@ mod tests {
     #[test]
     fn labels_are_lowered_without_allocating() {
         let name = Name::from_ascii("A.B.cluster.local.").unwrap();
-        let base = Base::new(&name, 2).unwrap();
+        let base = RelativeName::new(&name, 2).unwrap();
         assert_eq!((base.get(0), base.get(1)), ("a", "b"));
         assert!(base.is(&["a", "b"]));
-        assert!(Base::new(&Name::from_ascii("a.b.c.d.e.f.cluster.local.").unwrap(), 2).is_none());
+        assert!(
+            RelativeName::new(&Name::from_ascii("a.b.c.d.e.f.cluster.local.").unwrap(), 2)
+                .is_none()
+        );
     }
 }
