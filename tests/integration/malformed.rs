@@ -7,8 +7,8 @@
 //! (authoritative for the same zone: `kubernetes.default.svc.cluster.local. A
 //! 10.96.0.1`) answers the same bytes. Where the RFCs leave room the two may differ,
 //! and the row's note says how; where they do not, clusterdns answers as the RFCs and
-//! Knot do. Rows that clusterdns does not meet yet are listed in [`KNOWN_DEFECTS`] and
-//! run by the ignored `known_defects` test. `knot_answers_as_recorded` (ignored: it
+//! Knot do (unknown opcodes, DSO included, get NOTIMP with only RD copied, even without
+//! a question: RFC 8490 §5.1). `knot_answers_as_recorded` (ignored: it
 //! needs `knotd`) starts Knot on a loopback port and checks its column:
 //! `cargo test --test integration malformed -- --ignored`.
 
@@ -144,35 +144,11 @@ const fn reply(rcode: u16, flags: u16) -> Answer {
 struct Row {
     name: &'static str,
     packet: Vec<u8>,
-    /// clusterdns over (UDP, TCP): what the RFCs ask where a defect is known.
+    /// clusterdns over (UDP, TCP).
     clusterdns: (Answer, Answer),
     /// Knot DNS 3.2.6 over (UDP, TCP).
     knot: (Answer, Answer),
 }
-
-/// Rows clusterdns does not meet yet, with the defect.
-const KNOWN_DEFECTS: &[(&str, &str)] = &[
-    (
-        "opcode 6 (DSO), header only",
-        "FORMERR: the question count is checked before the opcode (RFC 8490 §5.1 wants NOTIMP)",
-    ),
-    (
-        "opcode 15, header only",
-        "FORMERR: the question count is checked before the opcode",
-    ),
-    (
-        "opcode 15, header only, RD clear",
-        "FORMERR: the question count is checked before the opcode",
-    ),
-    (
-        "opcode 15 with CD: only RD copied",
-        "CD is copied into the NOTIMP reply",
-    ),
-    (
-        "opcode 15 with CD, header only: only RD copied",
-        "FORMERR, with CD copied",
-    ),
-];
 
 // ---------------------------------------------------------------------------------
 // Building messages.
@@ -865,23 +841,12 @@ fn addresses(server: &Server) -> (SocketAddr, SocketAddr) {
     )
 }
 
-fn is_known_defect(name: &str) -> bool {
-    KNOWN_DEFECTS.iter().any(|(row, _)| *row == name)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catalogue_as_clusterdns_answers_it() {
     let (server, _dir) = start(Duration::from_secs(10)).await;
     let (udp, tcp) = addresses(&server);
-    let rows: Vec<Row> = rows()
-        .into_iter()
-        .filter(|row| !is_known_defect(row.name))
-        .collect();
-    let tcp_rows: Vec<TcpRow> = tcp_rows()
-        .into_iter()
-        .filter(|row| !is_known_defect(row.name))
-        .collect();
-    assert!(rows.len() >= 55, "{} rows", rows.len());
+    let (rows, tcp_rows) = (rows(), tcp_rows());
+    assert!(rows.len() >= 60, "{} rows", rows.len());
     let wrong = differences(
         udp,
         tcp,
@@ -901,32 +866,6 @@ async fn the_catalogue_as_clusterdns_answers_it() {
         ask_tcp(tcp, &query_with(RD, 1, 1), PATIENCE).await,
         reply(NOERROR, QR | AA | RD)
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: unknown opcodes without a question get FORMERR, and CD is copied into error replies (src/server/codec.rs)"]
-async fn known_defects() {
-    let (server, _dir) = start(Duration::from_secs(10)).await;
-    let (udp, tcp) = addresses(&server);
-    let rows: Vec<Row> = rows()
-        .into_iter()
-        .filter(|row| is_known_defect(row.name))
-        .collect();
-    let tcp_rows: Vec<TcpRow> = tcp_rows()
-        .into_iter()
-        .filter(|row| is_known_defect(row.name))
-        .collect();
-    assert_eq!(rows.len() + tcp_rows.len(), KNOWN_DEFECTS.len());
-    let wrong = differences(
-        udp,
-        tcp,
-        &rows,
-        &tcp_rows,
-        |r| r.clusterdns,
-        |r| r.clusterdns,
-    )
-    .await;
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 /// A client that sends half a message and waits holds up no one: UDP and other TCP
