@@ -15,6 +15,7 @@ mod kubernetes_api;
 mod kubernetes_api_outage;
 mod lameduck;
 mod loop_detection;
+mod malformed;
 mod plugins;
 mod pod_view;
 mod pressure;

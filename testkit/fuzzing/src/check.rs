@@ -9,6 +9,9 @@ const PLAIN_UDP: usize = 512;
 const MAX_UDP: usize = 1232;
 /// The largest DNS message a TCP frame carries.
 const MAX_TCP: usize = 65_535;
+/// How far from [`MAX_TCP`] a truncated TCP reply may end: the room the record that
+/// did not fit needed, at most.
+const FULL_TCP_SLACK: usize = 1_024;
 
 /// Checks `reply`, the server's answer over `protocol` to the message `query`:
 ///
@@ -16,7 +19,7 @@ const MAX_TCP: usize = 65_535;
 /// - the header echoes the query's ID and opcode, with QR set;
 /// - over UDP the size is at most 512 bytes, or `min(client's EDNS size, 1232)` when
 ///   the query has an OPT record (never less than 512); over TCP the answer is whole
-///   (TC clear) and fits a frame;
+///   (TC clear) and fits a frame, or TC is set on a frame filled to within 1 kB;
 /// - the reply parses as a DNS message;
 /// - an answer (NOERROR or NXDOMAIN) repeats the question exactly, case included.
 pub fn check_reply(query: &[u8], reply: &[u8], protocol: Protocol) -> Result<(), String> {
@@ -52,8 +55,10 @@ pub fn check_reply(query: &[u8], reply: &[u8], protocol: Protocol) -> Result<(),
             reply.len()
         ));
     }
-    if protocol == Protocol::Tcp && reply[2] & 0x02 != 0 {
-        return Err("a TCP reply with TC set".into());
+    // Over TCP the answer is whole unless it did not fit a frame (a SRV answer for a
+    // service with 10,000 ports): then TC says so, and the frame is full.
+    if protocol == Protocol::Tcp && reply[2] & 0x02 != 0 && reply.len() < MAX_TCP - FULL_TCP_SLACK {
+        return Err(format!("a TCP reply of {} bytes with TC set", reply.len()));
     }
     let parsed = Message::from_vec(reply).map_err(|e| format!("the reply does not parse: {e}"))?;
     let answered = matches!(

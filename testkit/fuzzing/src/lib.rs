@@ -7,11 +7,17 @@
 //! | [`packet`] | a message, asked over UDP and over TCP | no panic; a reply has the query's ID and opcode, QR set, fits the UDP size the query allows (over TCP: is whole), parses, and repeats the question |
 //! | [`differential`] | a message, asked over UDP and over TCP | the wire path's reply says what the ordinary path's says, header and records, names' case included (or neither replies) |
 //! | [`corefile`] | Corefile text | `--check` (parse, build every plugin) gives `ok` or errors naming the file, never a panic |
+//! | [`manifest`] | a manifest file, as YAML and as JSON | the source loads it and serves exactly its services, or an error names the file and the last good content is kept; bounded memory (aliases, nesting, size) |
+//! | [`api_object`] | JSON of a watch event or an object, as each watched kind | slim objects have names, are found in the index where they were put and leave with their deletion; refusals say why |
+//! | [`cluster`] | a program that writes an odd cluster (duplicate IPs, slices disagreeing with their Service, 10,000 ports, names at and past 63/253 characters) | a fresh server over it gives well-formed replies to every name the cluster has, over UDP and TCP |
 //!
 //! The servers are built once per process from Corefiles over the demo cluster
 //! (`deploy/demo/cluster.yaml`), in-process ([`clusterdns::inline`]).
 
+mod api_object;
 mod check;
+pub mod cluster;
+mod manifest;
 pub mod seeds;
 mod servers;
 
@@ -20,7 +26,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use clusterdns::server::RequestPath;
 use clusterdns_api::Protocol;
 
+pub use api_object::api_object;
 pub use check::{check_reply, same_reply};
+pub use cluster::cluster;
+pub use manifest::manifest;
 
 /// Where the fuzzed queries come from: a pod's address.
 pub const SOURCE: SocketAddr =

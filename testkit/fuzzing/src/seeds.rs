@@ -160,3 +160,166 @@ pub fn corefiles() -> Vec<String> {
     }
     seeds
 }
+
+/// The manifest target's seeds: the repository's manifests, and the shapes people and
+/// tools write (lists, typed lists, anchors, tags, nulls, wrong types), as files.
+pub fn manifests() -> Vec<Vec<u8>> {
+    let mut seeds: Vec<Vec<u8>> = [
+        include_str!("../../../deploy/demo/cluster.yaml"),
+        include_str!("../../../plugins/kubernetes/testdata/f0-kubeadm.yaml"),
+        include_str!("../../../plugins/kubernetes/testdata/f1-handler.yaml"),
+        include_str!("../../../plugins/kubernetes/testdata/f2-reverse.json"),
+        "",
+        "---\n---\n",
+        "null\n",
+        "[]",
+        "{}",
+        "kind: List\nitems:\n",
+        "kind: List\nitems: 7\n",
+        "apiVersion: v1\nkind: ServiceList\nitems:\n- metadata: {name: a, namespace: shop}\n  spec: {clusterIP: 10.96.0.9}\n",
+        "apiVersion: v1\nkind: List\nitems:\n- kind: List\n  items:\n  - {apiVersion: v1, kind: Namespace, metadata: {name: shop}}\n",
+        "base: &base {apiVersion: v1, kind: Service, metadata: {name: a, namespace: shop}, spec: {clusterIP: 10.96.0.2}}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: &m {name: a, namespace: shop}\nspec: {clusterIP: 10.96.0.2}\n---\napiVersion: v1\nkind: Namespace\nmetadata: *m\n",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  <<: {name: a, namespace: shop}\nspec: {clusterIP: 10.96.0.2}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: !Meta {name: a}\nspec: {}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a, name: b}\nspec: {clusterIP: 10.96.0.2}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: 7, namespace: [x]}\nspec: {ports: [{port: 99999999999}]}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIPs: [\"10.96.0.1\", \"fd00::1\", \"nope\"], ports: [{port: -1}]}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {type: ExternalName, externalName: \"..\"}\n",
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: s, labels: {kubernetes.io/service-name: a}}\naddressType: IPv4\nendpoints: [{addresses: [\"10.1.1.1\", \"x\"], hostname: H, conditions: {ready: null}}]\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nstatus: {phase: Running, podIP: 10.244.0.9, podIPs: [{ip: \"fd00::9\"}]}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, deletionTimestamp: \"2025-01-01T00:00:00Z\"}\nstatus: {podIP: 10.244.0.9}\n",
+        "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"\\u0000\"}}",
+        "[{\"kind\": \"List\", \"items\": [null, 1, \"x\", {}]}]",
+        "\u{feff}apiVersion: v1\nkind: Namespace\nmetadata: {name: bom}\n",
+        "\t- not yaml\n: :\n",
+    ]
+    .into_iter()
+    .map(|text| text.as_bytes().to_vec())
+    .collect();
+    let deep = format!("a: {}{}\n", "[".repeat(100), "]".repeat(100));
+    seeds.push(deep.into_bytes());
+    seeds.push((0..=255u8).collect());
+    seeds.push(vec![0xff, 0xfe, b'k', b'i', b'n', b'd']);
+    seeds
+}
+
+/// The API object target's seeds: every object of the JSON fixture, alone and in each
+/// kind of watch event, and hostile field values.
+pub fn api_objects() -> Vec<Vec<u8>> {
+    let fixture: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../plugins/kubernetes/testdata/f2-reverse.json"
+    ))
+    .expect("the fixture is JSON");
+    let mut objects = Vec::new();
+    for item in fixture.as_array().into_iter().flatten() {
+        match item.get("items").and_then(serde_json::Value::as_array) {
+            // A typed list: its items lack kind and apiVersion.
+            Some(items) => objects.extend(items.iter().map(|i| {
+                let mut i = i.clone();
+                i["kind"] = "EndpointSlice".into();
+                i["apiVersion"] = "discovery.k8s.io/v1".into();
+                i
+            })),
+            None => objects.push(item.clone()),
+        }
+    }
+    let hostile = [
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": ""}, "spec": {}}"#,
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}}"#,
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": ""}, "spec": {"clusterIP": "None", "clusterIPs": ["10.0.0.1"]}}"#,
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"clusterIPs": ["", "fd00::1", "1.2.3.4"], "ports": [{"port": 0}]}}"#,
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"type": "ExternalName", "externalName": "a..b"}}"#,
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"type": "ExternalName", "externalName": "   "}}"#,
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"ports": [{"port": 2147483647, "protocol": "ÜDP"}]}}"#,
+        r#"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "s", "labels": {"kubernetes.io/service-name": "a"}, "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "2025-01-06T09:00:00.123456789+14:00"}}, "addressType": "IPv6", "endpoints": [{"addresses": ["10.0.0.1", "fd00::1"], "hostname": "ÄB", "targetRef": {"kind": "Node", "name": "n"}}], "ports": [{"port": null}]}"#,
+        r#"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "s", "labels": {"kubernetes.io/service-name": "a"}, "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "-0001-13-32T25:61:61Z"}}, "addressType": "FQDN", "endpoints": [{"addresses": ["a.example"]}]}"#,
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": {"phase": "Pending", "podIPs": [{"ip": "fe80::1%eth0"}, {"ip": "10.1.1.1"}]}}"#,
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "labels": {"": ""}}}"#,
+        r#"{"type": "BOOKMARK", "object": {"kind": "Service", "apiVersion": "v1", "metadata": {"resourceVersion": "12"}}}"#,
+        r#"{"type": "ERROR", "object": {"status": "Failure", "message": "too old", "reason": "Expired", "code": 410}}"#,
+        r#"{"type": "ADDED", "object": null}"#,
+    ];
+    let mut seeds: Vec<Vec<u8>> = Vec::new();
+    for object in &objects {
+        seeds.push(object.to_string().into_bytes());
+        for event in ["ADDED", "MODIFIED", "DELETED"] {
+            seeds.push(
+                serde_json::json!({"type": event, "object": object})
+                    .to_string()
+                    .into_bytes(),
+            );
+        }
+    }
+    seeds.extend(hostile.iter().map(|text| text.as_bytes().to_vec()));
+    seeds
+}
+
+/// The cluster target's seeds: programs (see `cluster`) for the odd clusters named in
+/// its description, then pseudo-random ones.
+pub fn clusters() -> Vec<Vec<u8>> {
+    // Pool positions: names web 0, db 1, shop 3, 63 characters 4, 64 characters 5,
+    // http 11; 0xfe/0xff: 253/254 characters. IPs 10.96.0.1 0 and 1, 10.244.1.5 2.
+    let mut seeds: Vec<Vec<u8>> = vec![
+        // Two services and a pod with the same IP; two slices with the same endpoint.
+        vec![
+            0, //
+            0, 3, // namespace shop
+            1, 0, 3, 0, 1, 11, 0, 1, 11, 2, 0,
+            0, // service web: ClusterIP 10.96.0.1, http 80/TCP
+            1, 1, 3, 0, 1, 11, 0, 1, 11, 2, 1, 0, // service db: the same IP
+            3, 0, 3, 1, 0, 0, // pod web in shop with 10.96.0.1
+            2, 0, 3, 0, 0, 1, 1, 2, 1, 1, 0, 0, 0, 1, 11, 0, 1,
+            11, // slice of web: 10.244.1.5
+            2, 1, 3, 1, 0, 1, 1, 2, 1, 1, 0, 0, 0, 1, 11, 0, 1, 11, // slice of db: the same
+        ],
+        // A service with 10,000 ports, and its slice with 10,000 too.
+        vec![
+            1, 0, 3, //
+            1, 0, 3, 0, 0xff, 11, 0, 2, 0, 0, //
+            2, 0, 3, 0, 0, 1, 1, 2, 1, 1, 0, 0, 0, 0, 0xff, 11, 0,
+        ],
+        // A service and its slices disagreeing: headless service without ports; slices
+        // with other ports, IPv4 addresses in an IPv6 slice, one slice for a service
+        // that does not exist, the same hostname twice.
+        vec![
+            0, 0, 3, //
+            1, 0, 3, 0, 0, 6, 0, 0, 0, //
+            2, 0, 3, 0, 0, 2, 1, 2, 1, 1, 0, 0, 1, 0, 1, 2, 1, 1, 0, 0, 1, 3, 10, 1, 1, 10, //
+            2, 1, 3, 1, 0, 1, 1, 3, 1, 1, 11, 1, 0xfe, 0, 0, //
+            2, 1, 2, 0, 1, 1, 1, 2, 0, 0, 0, 1, 1, 0, 5, 11,
+        ],
+        // Names at the limits: a namespace, service, hostname and port name of 63
+        // characters, a pod name and ExternalName of 253; and one past each.
+        vec![
+            0, 0, 4, //
+            1, 4, 4, 0, 1, 4, 0, 1, 4, 2, 0, 0, //
+            2, 4, 4, 4, 0, 1, 1, 2, 1, 1, 4, 1, 0xfe, 0, 1, 4, 0, 1, 4, //
+            1, 0, 4, 1, 0, 6, 3, 0, 0, //
+            0, 5, 1, 5, 5, 0, 1, 5, 0, 1, 5, 2, 0, 0, //
+            2, 5, 5, 5, 0, 1, 1, 2, 1, 1, 5, 1, 0xff, 0, 1, 5, 0, 1, 5, //
+            1, 0xff, 4, 1, 0, 6, 3, 1, 0, //
+            3, 0xfe, 4, 1, 2, 2,
+        ],
+        // 1,000 endpoints in one slice, with hostnames.
+        vec![1, 0, 3, 1, 0, 3, 0, 0, 6, 0, 0, 0, 2, 0, 3, 0, 1, 0xff],
+    ];
+    // The same with endpoint_pod_names: pods named by their 253-character names.
+    for crafted in 0..5 {
+        let mut program = seeds[crafted].clone();
+        program[0] ^= 1;
+        seeds.push(program);
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for length in 0..48usize {
+        let mut program = Vec::with_capacity(length * 4);
+        for _ in 0..length * 4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            program.push((state >> 24) as u8);
+        }
+        seeds.push(program);
+    }
+    seeds
+}

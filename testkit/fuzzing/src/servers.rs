@@ -46,9 +46,19 @@ cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
 }
 ";
 
+/// The runtime the servers' tasks (the manifest poller) run on.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
 struct Fixture {
-    /// Kept for plugins that run tasks.
-    _runtime: tokio::runtime::Runtime,
     /// Holds `cluster.yaml`, which the manifest source watches.
     _dir: tempfile::TempDir,
     full: InlineServer,
@@ -58,11 +68,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
+        let runtime = runtime();
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).expect("cluster.yaml is written");
         let start = |corefile: &str| {
@@ -74,7 +80,6 @@ fn fixture() -> &'static Fixture {
             full: start(FULL),
             cluster: start(CLUSTER_ONLY),
             _dir: dir,
-            _runtime: runtime,
         }
     })
 }

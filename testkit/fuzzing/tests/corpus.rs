@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use clusterdns_api::Protocol;
-use clusterdns_fuzzing::{both_paths, corefile, differential, packet, same_reply, seeds};
+use clusterdns_fuzzing::{
+    api_object, both_paths, cluster, corefile, differential, manifest, packet, same_reply, seeds,
+};
 use hickory_proto::rr::RecordType;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -85,6 +87,81 @@ fn corefile_seeds_and_corpus_parse_or_fail_cleanly() {
         .map(|(i, text)| (format!("Corefile seed {i}"), text.into_bytes()));
     assert!(replay(corefile, seeds) > 50);
     replay(corefile, named_corpus("corefile"));
+}
+
+fn numbered(what: &str, seeds: Vec<Vec<u8>>) -> Vec<(String, Vec<u8>)> {
+    seeds
+        .into_iter()
+        .enumerate()
+        .map(|(i, seed)| (format!("{what} seed {i}"), seed))
+        .collect()
+}
+
+#[test]
+fn manifest_seeds_and_corpus_load_or_fail_cleanly() {
+    assert!(replay(manifest, numbered("manifest", seeds::manifests())) > 30);
+    replay(manifest, named_corpus("manifest"));
+}
+
+#[test]
+fn api_object_seeds_and_corpus_convert_or_fail_cleanly() {
+    assert!(replay(api_object, numbered("API object", seeds::api_objects())) > 30);
+    replay(api_object, named_corpus("api_object"));
+}
+
+#[test]
+fn odd_cluster_seeds_and_corpus_get_well_formed_replies() {
+    assert!(replay(cluster, numbered("cluster", seeds::clusters())) > 50);
+    replay(cluster, named_corpus("cluster"));
+}
+
+/// The cluster target builds what its seeds say: the 10,000 ports, the names at the
+/// limits and the shared IP reach the manifest.
+#[test]
+fn odd_cluster_seeds_make_odd_clusters() {
+    let seeds = seeds::clusters();
+    let manifests: Vec<String> = seeds[..5]
+        .iter()
+        .map(|seed| clusterdns_fuzzing::cluster::manifest_of(seed).0)
+        .collect();
+    assert!(
+        manifests[0].matches("\"10.96.0.1\"").count() >= 3,
+        "{}",
+        manifests[0]
+    );
+    assert!(manifests[1].contains("\"p9999\""), "10,000 ports");
+    let long = "a".repeat(63);
+    assert!(manifests[3].contains(&format!("\"{long}\"")));
+    let long_253 = format!(
+        "{}.{}.{}.{}",
+        "n".repeat(63),
+        "n".repeat(63),
+        "n".repeat(63),
+        "n".repeat(61)
+    );
+    assert!(
+        manifests[3].contains(&format!("\"{long_253}\"")),
+        "a 253-character name"
+    );
+    assert!(
+        manifests[4].matches("10.1.").count() >= 1_000,
+        "1,000 endpoints"
+    );
+}
+
+/// An EndpointSlice whose trigger-time annotation has a huge year, from a watch event
+/// and from a manifest: the RFC 3339 parser once overflowed on it.
+#[test]
+fn a_huge_year_in_the_trigger_time_is_ignored() {
+    let slice = r#"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "s", "namespace": "shop", "labels": {"kubernetes.io/service-name": "web"}, "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "99999999999999-01-01T00:00:00Z"}}, "addressType": "IPv4", "endpoints": [{"addresses": ["10.244.1.5"]}]}"#;
+    replay(
+        api_object,
+        [("huge year".to_owned(), slice.as_bytes().to_vec())],
+    );
+    replay(
+        manifest,
+        [("huge year".to_owned(), slice.as_bytes().to_vec())],
+    );
 }
 
 /// The differential target compares two different pieces of code: a SRV answer's glue

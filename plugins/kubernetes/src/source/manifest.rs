@@ -18,25 +18,90 @@
 //! broken, not as "the cluster has nothing": it keeps its last good content, with a
 //! WARN and `coredns_kubernetes_manifest_empty_total`. An explicit empty list
 //! (`kind: List` with no items, or `[]`) is content, and is applied.
+//!
+//! Memory is bounded per file before anything is decoded: only regular files are read
+//! (a FIFO or a device never ends), at most [`MAX_FILE_SIZE`] bytes of them, and their
+//! structure is checked against [`bounds`] (values with YAML aliases expanded, nesting).
+
+mod bounds;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use tokio::runtime::Handle;
 
-use super::decode::Decoded;
-use super::decode::{DecodeError, Filter, decode};
+pub use bounds::{MAX_DEPTH, MAX_VALUES, TooBig};
+
+use super::decode::{DecodeError, Decoded, Filter, decode};
 use super::{Change, ChangeSink, Source, SourceTask};
 use crate::metrics;
 use crate::object::{Kind, Object};
 
 /// How often the files are checked.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Files larger than this are refused (and logged), to bound memory.
-pub const MAX_FILE_SIZE: u64 = 64 << 20;
+/// Files larger than this are refused (and logged), to bound memory: reading a file
+/// takes about 40 times its size at its peak (the YAML reader's events, the values, the
+/// typed objects): 15 MiB of small Services (61,440 of them) peaked at 616 MB
+/// (`testkit/fuzzing/examples/manifest_memory.rs`), about what a DNS server's pod may be
+/// asked for.
+pub const MAX_FILE_SIZE: u64 = 16 << 20;
 /// At most this many files are read from one directory.
 pub const MAX_FILES_PER_DIRECTORY: usize = 10_000;
+
+/// Why a file's objects could not be read. Every message starts with the file's path;
+/// decoding errors go on with the document (or list item) and the object's namespace
+/// and name.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A directory, FIFO, socket or device named as a file.
+    #[error("{}: not a regular file", .path.display())]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Larger than [`MAX_FILE_SIZE`].
+    #[error("{}: {size} bytes or more, over the limit of {MAX_FILE_SIZE}", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size, as far as it was read.
+        size: u64,
+    },
+    /// Opening or reading failed.
+    #[error("{}: cannot read: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// Bytes that are not UTF-8, so neither YAML nor JSON.
+    #[error("{}: not UTF-8 text (at byte {offset})", .path.display())]
+    NotText {
+        /// The file.
+        path: PathBuf,
+        /// Where the first invalid byte is.
+        offset: usize,
+    },
+    /// Over a structure limit ([`bounds`]).
+    #[error("{}: {limit}", .path.display())]
+    TooBig {
+        /// The file.
+        path: PathBuf,
+        /// Which limit.
+        limit: TooBig,
+    },
+    /// Not valid YAML or JSON, or an object that is not a valid one of its kind.
+    #[error("{}: {source}", .path.display())]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// Where and what, as the decoder says it.
+        source: DecodeError,
+    },
+}
 
 /// What identifies one version of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,8 +292,9 @@ impl ManifestSource {
         let _ = self.feed.send(Change::Snapshot(objects));
     }
 
-    /// One poll: re-read what changed and publish if anything did.
-    fn poll(&mut self) {
+    /// One poll, as the background task does every interval: re-reads what changed and
+    /// publishes if anything did. Public so that tests and fuzzing drive it directly.
+    pub fn poll(&mut self) {
         if self.scan() {
             self.publish();
         }
@@ -295,28 +361,57 @@ fn directory_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Why a manifest file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    /// Larger than [`MAX_FILE_SIZE`].
-    #[error("file is {0} bytes, more than the limit of {MAX_FILE_SIZE}")]
-    TooLarge(u64),
-    /// It could not be read (or is not UTF-8).
-    #[error("{0}")]
-    Read(#[from] std::io::Error),
-    /// Its content is not usable.
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
+/// Reads and decodes the file at `path`, within the limits, as the source does.
+pub fn load(path: &Path, filter: &Filter) -> Result<Decoded, LoadError> {
+    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read(path, &meta, filter)
 }
 
-/// Reads and decodes one file.
-fn read(path: &Path, meta: &std::fs::Metadata, filter: &Filter) -> Result<Decoded, ManifestError> {
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(ManifestError::TooLarge(meta.len()));
+/// Reads and decodes one file whose metadata is `meta`.
+fn read(path: &Path, meta: &std::fs::Metadata, filter: &Filter) -> Result<Decoded, LoadError> {
+    let path_buf = || path.to_owned();
+    if !meta.is_file() {
+        return Err(LoadError::NotAFile { path: path_buf() });
     }
-    let text = std::fs::read_to_string(path)?;
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(LoadError::TooLarge {
+            path: path_buf(),
+            size: meta.len(),
+        });
+    }
+    let io = |source| LoadError::Io {
+        path: path_buf(),
+        source,
+    };
+    // The file may have grown since `meta`: read one byte past the limit to know.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(LoadError::TooLarge {
+            path: path_buf(),
+            size: bytes.len() as u64,
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| LoadError::NotText {
+        path: path_buf(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
     let json = path.extension().and_then(|e| e.to_str()) == Some("json");
-    Ok(decode(&text, json, filter)?)
+    bounds::check(&text, json).map_err(|limit| LoadError::TooBig {
+        path: path_buf(),
+        limit,
+    })?;
+    decode(&text, json, filter).map_err(|source| LoadError::Decode {
+        path: path_buf(),
+        source,
+    })
 }
 
 impl Source for ManifestSource {

@@ -193,6 +193,145 @@ async fn the_poller_sees_changes_and_stops_with_the_index() {
     drop(task);
 }
 
+/// `shop.yaml` loaded, then replaced by `content` (a new inode, as a rename does):
+/// the index must keep the last good service, and [`load`] must name the file.
+fn replaced_by(name: &str, content: &[u8]) -> LoadError {
+    let dir = TempDir::new(name);
+    let path = dir.write("shop.yaml", SHOP);
+    let (index, mut source) = source(vec![path.clone()]);
+    source.prime();
+    let serial = index.serial();
+    let staged = dir.path().join(".staged");
+    std::fs::write(&staged, content).unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"], "{name}");
+    assert_eq!(index.serial(), serial, "{name}: nothing was published");
+    let error = load(&path, &source.filter).unwrap_err();
+    assert!(
+        error.to_string().starts_with(&path.display().to_string()),
+        "{name}: {error}"
+    );
+    error
+}
+
+#[test]
+fn binary_garbage_is_refused_naming_the_file() {
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i * 7919 % 251) as u8 | 0x80)
+        .collect();
+    let error = replaced_by("manifest-garbage", &garbage);
+    assert!(
+        matches!(error, LoadError::NotText { offset: 0, .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn alias_bombs_are_refused_before_they_expand() {
+    let error = replaced_by(
+        "manifest-wide-alias-bomb",
+        bounds::tests::wide_alias_bomb().as_bytes(),
+    );
+    assert!(
+        matches!(
+            error,
+            LoadError::TooBig {
+                limit: TooBig::Values(_),
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = replaced_by(
+        "manifest-deep-alias-bomb",
+        bounds::tests::deep_alias_bomb().as_bytes(),
+    );
+    assert!(
+        matches!(
+            error,
+            LoadError::TooBig {
+                limit: TooBig::Values(_),
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let deep = format!(
+        "kind: List\nitems: {}{}\n",
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    );
+    let error = replaced_by("manifest-deep", deep.as_bytes());
+    assert!(
+        matches!(
+            error,
+            LoadError::TooBig {
+                limit: TooBig::Depth,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+/// A 200 MB file (sparse: no disk is used) is refused from its size, unread.
+#[test]
+fn a_200_mb_file_is_refused() {
+    let dir = TempDir::new("manifest-huge");
+    let path = dir.write("shop.yaml", SHOP);
+    let (index, mut source) = source(vec![path.clone()]);
+    source.prime();
+    tick();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(200_000_000).unwrap();
+    drop(file);
+    source.poll();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+    let error = load(&path, &source.filter).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LoadError::TooLarge {
+                size: 200_000_000,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("shop.yaml"), "{error}");
+}
+
+/// A device named as a file would never end: refused without reading.
+#[cfg(unix)]
+#[test]
+fn a_device_is_not_read() {
+    let zero = PathBuf::from("/dev/zero");
+    let dir = TempDir::new("manifest-device");
+    let shop = dir.write("shop.yaml", SHOP);
+    let (index, mut source) = source(vec![zero.clone(), shop]);
+    source.prime();
+    assert_eq!(cluster_ips(&index, "shop", "web"), ["10.96.12.5"]);
+    let error = load(&zero, &source.filter).unwrap_err();
+    assert!(matches!(error, LoadError::NotAFile { .. }), "{error}");
+    assert_eq!(error.to_string(), "/dev/zero: not a regular file");
+}
+
+#[test]
+fn decoding_errors_name_the_file_the_document_and_the_object() {
+    let bad = SHOP.replace("10.96.12.5", "10.96.12.500");
+    let error = replaced_by("manifest-bad-object", bad.as_bytes());
+    let message = error.to_string();
+    assert!(matches!(error, LoadError::Decode { .. }), "{message}");
+    for part in ["shop.yaml", "document 2", "shop/web", "10.96.12.500"] {
+        assert!(message.contains(part), "{part} missing from {message}");
+    }
+}
+
 #[test]
 fn an_emptied_file_keeps_its_last_content_but_an_empty_list_is_applied() {
     let dir = TempDir::new("manifest-empty");
