@@ -2,6 +2,7 @@
 
 use clusterdns_api::Protocol;
 use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 /// The UDP answer size without EDNS.
 const PLAIN_UDP: usize = 512;
@@ -60,7 +61,7 @@ pub fn check_reply(query: &[u8], reply: &[u8], protocol: Protocol) -> Result<(),
     if protocol == Protocol::Tcp && reply[2] & 0x02 != 0 && reply.len() < MAX_TCP - FULL_TCP_SLACK {
         return Err(format!("a TCP reply of {} bytes with TC set", reply.len()));
     }
-    let parsed = Message::from_vec(reply).map_err(|e| format!("the reply does not parse: {e}"))?;
+    let parsed = strict_parse(reply)?;
     let answered = matches!(
         parsed.metadata.response_code,
         ResponseCode::NoError | ResponseCode::NXDomain
@@ -83,6 +84,22 @@ pub fn check_reply(query: &[u8], reply: &[u8], protocol: Protocol) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Parses `reply` strictly: a DNS message that ends exactly where its last record does
+/// (a truncated answer must not carry the start of one more record).
+pub fn strict_parse(reply: &[u8]) -> Result<Message, String> {
+    let mut decoder = BinDecoder::new(reply);
+    let parsed =
+        Message::read(&mut decoder).map_err(|e| format!("the reply does not parse: {e}"))?;
+    if !decoder.is_empty() {
+        return Err(format!(
+            "{} bytes after the last record of a {}-byte reply",
+            decoder.len(),
+            reply.len()
+        ));
+    }
+    Ok(parsed)
 }
 
 /// Whether two replies say the same: the same header (ID, flags, section counts), and
@@ -152,6 +169,30 @@ mod tests {
         reply.to_vec().unwrap()
     }
 
+    /// A well-formed reply to `query_bytes` with `records` A records.
+    fn reply_with(query_bytes: &[u8], records: usize) -> Vec<u8> {
+        let query = Message::from_vec(query_bytes).unwrap();
+        let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+        reply.add_query(query.queries[0].clone());
+        for i in 0..records {
+            reply.add_answer(Record::from_rdata(
+                query.queries[0].name().clone(),
+                30,
+                RData::A(rdata::A::from(std::net::Ipv4Addr::from(i as u32))),
+            ));
+        }
+        reply.to_vec().unwrap()
+    }
+
+    /// The largest reply with A records of at most `size` bytes, and the smallest above.
+    fn replies_around(query_bytes: &[u8], size: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut n = 1;
+        while reply_with(query_bytes, n + 1).len() <= size {
+            n += 1;
+        }
+        (reply_with(query_bytes, n), reply_with(query_bytes, n + 1))
+    }
+
     #[test]
     fn a_proper_reply_passes() {
         let query = query("web.shop.svc.cluster.local.", RecordType::A, None, 7);
@@ -191,6 +232,15 @@ mod tests {
                 .unwrap_err()
                 .contains("parse")
         );
+        // The start of one more record after the last whole one (what a truncated
+        // answer once carried).
+        let mut trailing = reply.clone();
+        trailing.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0]);
+        assert!(
+            check_reply(&query, &trailing, Protocol::Udp)
+                .unwrap_err()
+                .contains("after the last record")
+        );
         let mut response = query.clone();
         response[2] |= 0x80;
         assert!(check_reply(&response, &reply, Protocol::Udp).is_err());
@@ -207,12 +257,10 @@ mod tests {
         let mut edns = hickory_proto::op::Edns::new();
         edns.set_max_payload(4096);
         let query = query("web.shop.svc.cluster.local.", RecordType::A, Some(edns), 7);
-        let mut reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
-        reply.resize(1232, 0);
-        assert_eq!(check_reply(&query, &reply, Protocol::Udp), Ok(()));
-        reply.resize(1233, 0);
+        let (fits, too_large) = replies_around(&query, 1232);
+        assert_eq!(check_reply(&query, &fits, Protocol::Udp), Ok(()));
         assert!(
-            check_reply(&query, &reply, Protocol::Udp)
+            check_reply(&query, &too_large, Protocol::Udp)
                 .unwrap_err()
                 .contains("1232")
         );
@@ -221,8 +269,7 @@ mod tests {
     #[test]
     fn tcp_replies_are_whole_and_may_be_large() {
         let query = query("web.shop.svc.cluster.local.", RecordType::A, None, 7);
-        let mut reply = reply_to(&query, "web.shop.svc.cluster.local.", [10, 96, 12, 5]);
-        reply.resize(5000, 0);
+        let (mut reply, _) = replies_around(&query, 5000);
         assert_eq!(check_reply(&query, &reply, Protocol::Tcp), Ok(()));
         assert!(check_reply(&query, &reply, Protocol::Udp).is_err());
         reply[2] |= 0x02;

@@ -81,6 +81,41 @@ fn edns_variants() -> Vec<Option<Edns>> {
     ]
 }
 
+/// Queries whose answers are truncated over UDP (the headless service `big.fuzz`, see
+/// `servers.rs`), without EDNS and at payload sizes from 512 to 4096: every truncated
+/// answer must be exactly as long as its parts (the checks decode strictly).
+fn truncated_answers(id: &mut u16) -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    let names = [
+        "big.fuzz.svc.cluster.local.",
+        "Big.Fuzz.svc.cluster.local.",
+        "_http._tcp.big.fuzz.svc.cluster.local.",
+    ];
+    let sizes = [
+        None,
+        Some(512),
+        Some(600),
+        Some(1000),
+        Some(1232),
+        Some(1400),
+        Some(4096),
+    ];
+    for name in names {
+        for qtype in [RecordType::A, RecordType::AAAA, RecordType::SRV] {
+            for size in sizes {
+                let edns = size.map(|size| {
+                    let mut edns = Edns::new();
+                    edns.set_max_payload(size);
+                    edns
+                });
+                seeds.push(query(name, qtype, edns, *id));
+                *id = id.wrapping_add(1);
+            }
+        }
+    }
+    seeds
+}
+
 /// One query packet.
 pub fn query(name: &str, qtype: RecordType, edns: Option<Edns>, id: u16) -> Vec<u8> {
     let mut message = Message::new(id, MessageType::Query, OpCode::Query);
@@ -104,6 +139,7 @@ pub fn all() -> Vec<Vec<u8>> {
             }
         }
     }
+    seeds.extend(truncated_answers(&mut id));
     let base = query(
         "web.shop.svc.cluster.local.",
         RecordType::A,

@@ -9,6 +9,39 @@ use clusterdns::inline::InlineServer;
 /// The demo cluster: dual-stack, headless with a not-ready endpoint, ExternalName.
 const CLUSTER: &str = include_str!("../../../deploy/demo/cluster.yaml");
 
+/// How many endpoints (of each family) the large headless service `big.fuzz` has:
+/// enough that its A, AAAA and SRV answers are truncated at every UDP size.
+pub const BIG_ENDPOINTS: usize = 120;
+
+/// Namespace `fuzz` with the headless service `big` of [`BIG_ENDPOINTS`] ready
+/// endpoints per family, each with a hostname and a named port.
+fn big_cluster() -> String {
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fuzz\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata:\n  name: big\n  namespace: fuzz\n\
+         spec:\n  clusterIP: None\n  ports:\n  - name: http\n    port: 80\n    protocol: TCP\n",
+    );
+    for family in ["IPv4", "IPv6"] {
+        yaml.push_str(&format!(
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  \
+             name: big-{}\n  namespace: fuzz\n  labels:\n    \
+             kubernetes.io/service-name: big\naddressType: {family}\nports:\n\
+             - name: http\n  port: 80\n  protocol: TCP\nendpoints:\n",
+            family.to_lowercase()
+        ));
+        for i in 0..BIG_ENDPOINTS {
+            let address = match family {
+                "IPv4" => format!("10.99.{}.{}", i / 250, i % 250 + 1),
+                _ => format!("fd00:99::{:x}", i + 1),
+            };
+            yaml.push_str(&format!(
+                "- addresses: [\"{address}\"]\n  hostname: big-{i}\n  conditions:\n    ready: true\n"
+            ));
+        }
+    }
+    yaml
+}
+
 /// The query plugins of the kubeadm Corefile (no `forward`: nothing leaves the
 /// process), `hosts` before the cluster, and `whoami` for another zone.
 const FULL: &str = "\
@@ -23,7 +56,7 @@ const FULL: &str = "\
     }
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         pods insecure
-        manifests cluster.yaml
+        manifests cluster.yaml big.yaml
         fallthrough in-addr.arpa ip6.arpa
         ttl 30
     }
@@ -40,7 +73,7 @@ cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
     errors
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         pods insecure
-        manifests cluster.yaml
+        manifests cluster.yaml big.yaml
         ttl 30
     }
 }
@@ -71,6 +104,7 @@ fn fixture() -> &'static Fixture {
         let runtime = runtime();
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).expect("cluster.yaml is written");
+        std::fs::write(dir.path().join("big.yaml"), big_cluster()).expect("big.yaml is written");
         let start = |corefile: &str| {
             let _entered = runtime.enter();
             InlineServer::start(corefile, dir.path(), Duration::from_secs(30))
