@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
-use crate::support::{TestServer, http_get, query, query_edns, tcp, udp, udp_raw};
+use crate::support::{self, TestServer, http_get, query, query_edns, tcp, udp, udp_raw};
 
 /// What a fake upstream does with a query.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -143,21 +143,12 @@ async fn serve_tcp(listener: TcpListener, state: Arc<State>) {
         state.tcp_accepts.fetch_add(1, Ordering::SeqCst);
         let state = state.clone();
         tokio::spawn(async move {
-            loop {
-                let Ok(len) = stream.read_u16().await else {
-                    return;
-                };
-                let mut buf = vec![0u8; usize::from(len)];
-                if stream.read_exact(&mut buf).await.is_err() {
-                    return;
-                }
+            while let Some(buf) = support::read_frame(&mut stream).await {
                 let Ok(request) = Message::from_vec(&buf) else {
                     return;
                 };
                 for packet in replies(&state, &request, true).await {
-                    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
-                    framed.extend_from_slice(&packet);
-                    if stream.write_all(&framed).await.is_err() {
+                    if !support::write_frame(&mut stream, &packet).await {
                         return;
                     }
                 }

@@ -242,20 +242,11 @@ async fn serve_tcp(listener: TcpListener, handler: UpstreamHandler) {
     while let Ok((mut stream, _)) = listener.accept().await {
         let handler = handler.clone();
         tokio::spawn(async move {
-            loop {
-                let Ok(len) = stream.read_u16().await else {
-                    return;
-                };
-                let mut request = vec![0u8; usize::from(len)];
-                if stream.read_exact(&mut request).await.is_err() {
-                    return;
-                }
+            while let Some(request) = read_frame(&mut stream).await {
                 let Some(reply) = answer(&handler, &request) else {
                     return;
                 };
-                let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
-                framed.extend_from_slice(&reply);
-                if stream.write_all(&framed).await.is_err() {
+                if !write_frame(&mut stream, &reply).await {
                     return;
                 }
             }
@@ -274,4 +265,23 @@ pub fn reply_to(request: &Message) -> Message {
     reply.metadata.recursion_available = true;
     reply.queries = request.queries.clone();
     reply
+}
+
+/// Reads one length-prefixed DNS message from a TCP stream; `None` at the end or on
+/// error.
+pub async fn read_frame(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<Vec<u8>> {
+    let len = stream.read_u16().await.ok()?;
+    let mut message = vec![0u8; usize::from(len)];
+    stream.read_exact(&mut message).await.ok()?;
+    Some(message)
+}
+
+/// Writes one DNS message with its length prefix; whether it was written.
+pub async fn write_frame(stream: &mut (impl AsyncWriteExt + Unpin), message: &[u8]) -> bool {
+    let Ok(len) = u16::try_from(message.len()) else {
+        return false;
+    };
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(message);
+    stream.write_all(&framed).await.is_ok()
 }

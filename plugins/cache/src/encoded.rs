@@ -7,7 +7,7 @@ use hickory_proto::op::Query;
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
-use crate::item::Question;
+use crate::question::Question;
 
 /// An entry's answer sections, encoded.
 #[derive(Debug)]

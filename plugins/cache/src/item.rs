@@ -14,45 +14,14 @@ use tokio::time::Instant;
 
 use clusterdns_api::{Ctx, Response};
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 use parking_lot::Mutex;
 
 use crate::encoded::WireAnswer;
+use crate::question::Question;
 
 /// The `plugin` label of answers served from the cache.
 pub(crate) const WRITER: &str = "cache";
-
-/// The question an entry answers.
-#[derive(Clone, Debug)]
-pub(crate) struct Question {
-    pub name: Name,
-    pub qtype: RecordType,
-    pub qclass: DNSClass,
-    pub dnssec_ok: bool,
-    pub checking_disabled: bool,
-}
-
-impl Question {
-    /// The question of `ctx`, with its DO and CD bits.
-    pub fn of(ctx: &Ctx) -> Self {
-        Self {
-            name: ctx.qname().clone(),
-            qtype: ctx.qtype(),
-            qclass: ctx.qclass(),
-            dnssec_ok: ctx.dnssec_ok(),
-            checking_disabled: ctx.metadata.checking_disabled,
-        }
-    }
-
-    /// Whether `ctx` asks this question (names compared without case).
-    pub fn matches(&self, ctx: &Ctx) -> bool {
-        self.qtype == ctx.qtype()
-            && self.qclass == ctx.qclass()
-            && self.dnssec_ok == ctx.dnssec_ok()
-            && self.checking_disabled == ctx.metadata.checking_disabled
-            && self.name == *ctx.qname()
-    }
-}
 
 /// How often an entry is asked for (CoreDNS's `freq`): hits counted while the gaps
 /// between them stay under the prefetch window.
@@ -263,7 +232,7 @@ pub(crate) mod tests {
         let question = Question {
             name: name(qname),
             qtype: RecordType::A,
-            qclass: DNSClass::IN,
+            qclass: hickory_proto::rr::DNSClass::IN,
             dnssec_ok: false,
             checking_disabled: false,
         };

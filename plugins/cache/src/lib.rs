@@ -14,6 +14,7 @@ mod item;
 mod lookup;
 mod metrics;
 mod plugin;
+mod question;
 mod store;
 mod wire;
 

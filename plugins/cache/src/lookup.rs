@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::item::{Item, Question};
+use crate::item::Item;
+use crate::question::Question;
 use crate::store::{Key, Store};
 
 /// The two stores, or anything kept once per store.

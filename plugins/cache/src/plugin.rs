@@ -20,9 +20,10 @@ use hickory_proto::rr::Name;
 
 use crate::classify::{Class, cache_ttl, classify, set_ttls, storable};
 use crate::config::{CacheConfig, RefreshMode};
-use crate::item::{Item, Question, RefreshClaim};
+use crate::item::{Item, RefreshClaim};
 use crate::lookup::{Lookup, PerStore, StoreKind};
 use crate::metrics::{CacheMetrics, ServerMetrics};
+use crate::question::Question;
 use crate::store::{Key, KeyHasher, Store};
 
 /// The `cache` plugin.

@@ -37,7 +37,7 @@ impl Cache {
         );
         // The name is compared below, byte for byte, with the question it was encoded
         // behind (the key is a hash of it).
-        let asks = |question: &crate::item::Question| {
+        let asks = |question: &crate::question::Question| {
             question.qtype == query.qtype()
                 && question.qclass == DNSClass::IN
                 && question.dnssec_ok == query.dnssec_ok()
