@@ -43,7 +43,7 @@ static CLOSED_EARLY: LazyLock<Family<ClosedEarlyLabels, Counter>> = LazyLock::ne
 });
 
 /// Counts a connection closed early on `listener` (`dns://:53`, `http://:8080`).
-pub(crate) fn count_closed_early(listener: &Label, reason: Option<Eviction>) {
+fn count_closed_early(listener: &Label, reason: Option<Eviction>) {
     CLOSED_EARLY
         .get_or_create(&ClosedEarlyLabels {
             listener: listener.clone(),
@@ -295,6 +295,28 @@ impl ConnectionTable {
             },
             evicted,
         ))
+    }
+
+    /// [`admit`](Self::admit) for a connection accepted by `listener`, counting in
+    /// `coredns_connections_closed_early_total` whichever connection it closes: an
+    /// evicted one, or the new one when every other is busy (`None`).
+    pub(crate) fn admit_counted(
+        self: &Arc<Self>,
+        source: IpAddr,
+        listener: &Label,
+    ) -> Option<Admission> {
+        match self.admit(source) {
+            Some((admission, evicted)) => {
+                if evicted.is_some() {
+                    count_closed_early(listener, evicted);
+                }
+                Some(admission)
+            }
+            None => {
+                count_closed_early(listener, None);
+                None
+            }
+        }
     }
 
     fn remove(&self, tracked: &Tracked) {

@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::assemble::PlannedRoute;
-use crate::connections::{Admission, ConnectionTable, TableLimits, count_closed_early};
+use crate::connections::{Admission, ConnectionTable, TableLimits};
 
 /// How long a connection may stay open with no request in progress: the time a client
 /// has to send its request headers, and the keep-alive idle time (a scraper's
@@ -305,16 +305,8 @@ async fn serve(
                 continue;
             }
         };
-        let admission = match table.admit(peer.ip()) {
-            Some((admission, None)) => admission,
-            Some((admission, evicted)) => {
-                count_closed_early(&label, evicted);
-                admission
-            }
-            None => {
-                count_closed_early(&label, None);
-                continue;
-            }
+        let Some(admission) = table.admit_counted(peer.ip(), &label) else {
+            continue;
         };
         connections.spawn(serve_connection(
             stream,

@@ -19,7 +19,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{ListenerState, Prepared, finish, prepare};
-use crate::connections::{Admission, ConnectionTable, TableLimits, count_closed_early};
+use crate::connections::{Admission, ConnectionTable, TableLimits};
 
 /// Limits of the TCP front end.
 #[derive(Clone, Copy, Debug)]
@@ -95,17 +95,9 @@ pub async fn serve(
                 continue;
             }
         };
-        let admission = match table.admit(peer.ip()) {
-            Some((admission, None)) => admission,
-            Some((admission, evicted)) => {
-                count_closed_early(&state.server, evicted);
-                admission
-            }
-            None => {
-                count_closed_early(&state.server, None);
-                tracing::debug!(%peer, "every TCP connection is busy; closing a new one");
-                continue;
-            }
+        let Some(admission) = table.admit_counted(peer.ip(), &state.server) else {
+            tracing::debug!(%peer, "every TCP connection is busy; closing a new one");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();

@@ -63,6 +63,15 @@ fn strict_decode(bytes: &[u8]) -> Message {
     message
 }
 
+/// Sends `request` over UDP and decodes the answer strictly.
+async fn ask_udp(server: std::net::SocketAddr, request: &Message) -> (Vec<u8>, Message) {
+    let bytes = udp_raw(server, &request.to_vec().unwrap(), Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    let reply = strict_decode(&bytes);
+    (bytes, reply)
+}
+
 fn query(name: &str, qtype: RecordType, payload: Option<u16>) -> Message {
     let mut message = Message::new(0x7e57, MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = true;
@@ -112,13 +121,7 @@ async fn truncated_answers_are_well_formed_on_both_paths() {
                 );
                 for &payload in &payloads {
                     let request = query(&name, qtype, payload);
-                    let bytes = udp_raw(
-                        server.udp(),
-                        &request.to_vec().unwrap(),
-                        Duration::from_secs(5),
-                    )
-                    .await
-                    .expect("an answer");
+                    let (bytes, reply) = ask_udp(server.udp(), &request).await;
                     let limit = payload.map_or(512, |p| p.clamp(512, 1232));
                     let case = format!("{name} {qtype} payload {payload:?}");
                     assert!(
@@ -126,7 +129,6 @@ async fn truncated_answers_are_well_formed_on_both_paths() {
                         "{case}: {} bytes",
                         bytes.len()
                     );
-                    let reply = strict_decode(&bytes);
                     assert_eq!(reply.metadata.id, request.metadata.id, "{case}");
                     assert_eq!(reply.queries, request.queries, "{case}");
                     assert_eq!(reply.edns.is_some(), payload.is_some(), "{case}: OPT");
@@ -193,14 +195,7 @@ async fn a_truncated_upstream_answer_keeps_its_tc_bit() {
     let server = TestServer::start(&corefile, &[("cluster.yaml", cluster)]).await;
 
     let direct = query("big.example.", RecordType::A, None);
-    let bytes = udp_raw(
-        server.udp(),
-        &direct.to_vec().unwrap(),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("an answer");
-    let reply = strict_decode(&bytes);
+    let (_, reply) = ask_udp(server.udp(), &direct).await;
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert!(
         reply.metadata.truncation,
@@ -209,14 +204,7 @@ async fn a_truncated_upstream_answer_keeps_its_tc_bit() {
     assert_eq!(reply.answers.len(), 3);
 
     let chased = query("ext.t.svc.cluster.local.", RecordType::A, Some(1232));
-    let bytes = udp_raw(
-        server.udp(),
-        &chased.to_vec().unwrap(),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("an answer");
-    let reply = strict_decode(&bytes);
+    let (_, reply) = ask_udp(server.udp(), &chased).await;
     assert!(reply.metadata.truncation, "TC of the chased answer kept");
     assert_eq!(
         reply.answers.first().map(|r| r.data.clone()),
@@ -251,15 +239,8 @@ async fn bufsize_caps_and_advertises_the_payload_size() {
             let full = tcp(server.tcp(), &query(name, qtype, None)).await;
             for client in [512u16, 1000, 4096] {
                 let request = query(name, qtype, Some(client));
-                let bytes = udp_raw(
-                    server.udp(),
-                    &request.to_vec().unwrap(),
-                    Duration::from_secs(5),
-                )
-                .await
-                .expect("an answer");
+                let (bytes, reply) = ask_udp(server.udp(), &request).await;
                 let case = format!("bufsize {bufsize} {chain:?} {name} {qtype} client {client}");
-                let reply = strict_decode(&bytes);
                 assert!(
                     bytes.len() <= usize::from(client.min(bufsize)),
                     "{case}: {} bytes",

@@ -75,8 +75,8 @@ pub struct WireQuery<'a> {
     qtype: u16,
     question_end: usize,
     edns: Option<WireEdns>,
+    /// The largest answer the client accepts: `u16::MAX` over TCP.
     max_size: u16,
-    over_udp: bool,
     /// The payload size our answer's OPT record advertises.
     answer_payload: u16,
     /// How address records are to be ordered (set by `loadbalance`).
@@ -110,7 +110,6 @@ impl<'a> WireQuery<'a> {
             question_end: 0,
             edns: None,
             max_size: 0,
-            over_udp,
             answer_payload: MAX_UDP_PAYLOAD,
             order: AnswerOrder::AsFound,
             server: None,
@@ -233,7 +232,8 @@ impl<'a> WireQuery<'a> {
     /// answer is limited by it and its OPT record advertises it.
     pub fn set_server_payload(&mut self, payload: u16) {
         self.answer_payload = payload;
-        self.max_size = max_answer_size(self.edns.map(|edns| edns.payload), self.over_udp, payload);
+        let over_udp = self.max_size != u16::MAX;
+        self.max_size = max_answer_size(self.edns.map(|edns| edns.payload), over_udp, payload);
     }
 
     /// The payload size the answer's OPT record advertises.
