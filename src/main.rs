@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clusterdns::{Options, Server, registry};
+use clusterdns_nodelocal::{NodeLocalFlags, NodeSetup};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str =
@@ -18,7 +19,9 @@ const USAGE: &str =
   --plugins       list the plugins compiled in
   --version       print the version
 
-CoreDNS's spellings -conf, -dns.port, -plugins and -version are accepted too.";
+CoreDNS's spellings -conf, -dns.port, -plugins and -version are accepted too.
+Node-local mode (NodeLocal DNSCache's node-cache flags: -localip, -setupinterface,
+-setupiptables, -syncinterval, -skipteardown, ...): see nodelocal/README.md.";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -88,7 +91,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
 }
 
 fn main() -> ExitCode {
-    let command = match parse_args(std::env::args().skip(1)) {
+    let (args, node_local) = match clusterdns_nodelocal::split_flags(std::env::args().skip(1)) {
+        Ok(split) => split,
+        Err(error) => {
+            eprintln!("clusterdns: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = match parse_args(args) {
         Ok(command) => command,
         Err(error) => {
             eprintln!("clusterdns: {error}\n\n{USAGE}");
@@ -129,7 +139,7 @@ fn main() -> ExitCode {
             conf,
             port,
             udp_workers,
-        } => serve(conf, port, udp_workers),
+        } => serve(conf, port, udp_workers, node_local),
     }
 }
 
@@ -138,7 +148,12 @@ fn main() -> ExitCode {
 /// outage once, with a summary every 30 s and one line when it ends).
 const DEFAULT_LOG_FILTER: &str = "info,kube_client=off,kube_runtime=off,hyper=off,hyper_util=off";
 
-fn serve(conf: PathBuf, port: u16, udp_workers: Option<usize>) -> ExitCode {
+fn serve(
+    conf: PathBuf,
+    port: u16,
+    udp_workers: Option<usize>,
+    node_local: Option<NodeLocalFlags>,
+) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             // An empty RUST_LOG (as some environments export it) counts as unset.
@@ -152,6 +167,15 @@ fn serve(conf: PathBuf, port: u16, udp_workers: Option<usize>) -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+    // Node-local mode: the interface must exist before the server binds its addresses.
+    let mut node = match node_local.map(|flags| NodeSetup::prepare(flags, port, &conf)) {
+        Some(Err(error)) => {
+            eprintln!("clusterdns: node-local set-up: {error}");
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(node)) => Some(node),
+        None => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clusterdns")
@@ -173,13 +197,22 @@ fn serve(conf: PathBuf, port: u16, udp_workers: Option<usize>) -> ExitCode {
             Ok(server) => server,
             Err(error) => {
                 eprintln!("clusterdns: {error}");
+                if let Some(node) = node {
+                    node.finish();
+                }
                 return ExitCode::FAILURE;
             }
         };
         tracing::info!("clusterdns-{} started", env!("CARGO_PKG_VERSION"));
+        if let Some(node) = &mut node {
+            node.start_sync();
+        }
         wait_for_signal().await;
         tracing::info!("shutting down");
         server.shutdown().await;
+        if let Some(node) = node {
+            node.finish();
+        }
         ExitCode::SUCCESS
     })
 }
