@@ -16,6 +16,21 @@ use crate::metrics;
 use crate::rules::{self, Backend, Rules, RulesError};
 use crate::successor;
 
+/// In node-local mode a `cache` without a `serve_stale` line (NodeLocal DNSCache's
+/// template has none) keeps expired answers this long and serves them when the upstream
+/// (kube-dns-upstream, or the node's resolvers) fails: CoreDNS's own `serve_stale`
+/// default, long enough to outlast a failed rollout of the cluster DNS or a node cut off
+/// from it. A stale answer is only given when the alternative is SERVFAIL; once the
+/// upstream answers again, fresh answers replace it.
+pub const STALE_UP_TO: Duration = Duration::from_secs(3600);
+/// The TTL of stale answers: RFC 8767's 30 s, so that clients ask again soon (0, CoreDNS's
+/// default, makes every client re-ask at once).
+pub const STALE_RESPONSE_TTL: Duration = Duration::from_secs(30);
+/// After a failed refresh, stale answers for an entry are given without asking the
+/// upstream again for this long (RFC 8767's 30 s): while it is down, at most one query
+/// per name and 30 s waits for the upstream's failure.
+pub const STALE_FAILURE_RECHECK: Duration = Duration::from_secs(30);
+
 /// A set-up step that stops the start.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -56,6 +71,11 @@ impl NodeSetup {
     /// is one), chooses the firewall and makes the interface.
     pub fn prepare(flags: NodeLocalFlags, dns_port: u16, conf: &Path) -> Result<Self, SetupError> {
         metrics::init();
+        clusterdns_cache::set_default_serve_stale(
+            STALE_UP_TO,
+            STALE_RESPONSE_TTL,
+            STALE_FAILURE_RECHECK,
+        );
         render_template(&flags, conf).inspect_err(|_| metrics::count_error("configmap"))?;
         let rules = if flags.setup_rules {
             let backend = Backend::choose(flags.firewall)

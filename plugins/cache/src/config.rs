@@ -12,6 +12,7 @@
 //! }
 //! ```
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clusterdns_api::zone::parse_zone;
@@ -121,6 +122,31 @@ pub(crate) struct ServeStale {
     pub failure_recheck: Duration,
 }
 
+/// The `serve_stale` a `cache` directive without its own line gets, for the whole process.
+/// Unset in an ordinary server (CoreDNS's behaviour: no stale answers); node-local mode
+/// sets it, since a node cache that empties when its one upstream is down takes every
+/// pod on the node down with it.
+static DEFAULT_SERVE_STALE: OnceLock<ServeStale> = OnceLock::new();
+
+/// Makes every `cache` without a `serve_stale` line behave as if it had
+/// `serve_stale UP_TO immediate RESPONSE_TTL FAILURE_RECHECK`. Set once, before the
+/// Corefile is loaded; `false` if it was already set (the first setting stays).
+pub fn set_default_serve_stale(
+    up_to: Duration,
+    response_ttl: Duration,
+    failure_recheck: Duration,
+) -> bool {
+    DEFAULT_SERVE_STALE
+        .set(ServeStale {
+            up_to,
+            mode: RefreshMode::Immediate,
+            verify_timeout: None,
+            response_ttl: whole_seconds(response_ttl),
+            failure_recheck: failure_recheck.min(MAX_FAILURE_RECHECK),
+        })
+        .is_ok()
+}
+
 /// Everything the `cache` directive configures.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CacheConfig {
@@ -147,13 +173,22 @@ pub(crate) struct CacheConfig {
 impl CacheConfig {
     /// Parses `cache [TTL] [ZONES...] { ... }`.
     pub fn parse(directive: &Directive, ctx: &SetupCtx) -> Result<Self, ConfigError> {
+        Self::parse_with_default(directive, ctx, DEFAULT_SERVE_STALE.get())
+    }
+
+    /// [`CacheConfig::parse`], with `default_stale` for a directive without `serve_stale`.
+    fn parse_with_default(
+        directive: &Directive,
+        ctx: &SetupCtx,
+        default_stale: Option<&ServeStale>,
+    ) -> Result<Self, ConfigError> {
         let mut config = Self {
             zones: Vec::new(),
             success: StoreConfig::new(MAX_SUCCESS_TTL),
             denial: StoreConfig::new(MAX_DENIAL_TTL),
             servfail_ttl: whole_seconds(DEFAULT_SERVFAIL),
             prefetch: None,
-            serve_stale: None,
+            serve_stale: default_stale.cloned(),
             disable_success: Vec::new(),
             disable_denial: Vec::new(),
             keepttl: false,
@@ -430,6 +465,36 @@ mod tests {
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap()
+    }
+
+    #[test]
+    fn a_process_default_applies_only_without_a_serve_stale_line() {
+        let default = ServeStale {
+            up_to: Duration::from_secs(3600),
+            mode: RefreshMode::Immediate,
+            verify_timeout: None,
+            response_ttl: 30,
+            failure_recheck: Duration::from_secs(30),
+        };
+        let with_default = |text: &str| {
+            CacheConfig::parse_with_default(
+                &directive(text),
+                &ctx(&["example.org."]),
+                Some(&default),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            with_default("cache {\nsuccess 9984 30\n}").serve_stale,
+            Some(default.clone())
+        );
+        let own = with_default("cache {\nserve_stale 10m verify\n}")
+            .serve_stale
+            .unwrap();
+        assert_eq!(
+            (own.up_to, own.mode),
+            (Duration::from_secs(600), RefreshMode::Verify)
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
 
+pub use config::set_default_serve_stale;
 pub use plugin::Cache;
 
 use config::CacheConfig;
