@@ -258,9 +258,20 @@ fn parse_port(addr: &str, port: &str) -> std::io::Result<u16> {
         .map_err(|_| std::io::Error::other(format!("bad port in {addr:?}")))
 }
 
-/// A listening socket. No `SO_REUSEPORT`: a port another process (or another spelling
-/// of an address on the same port, `:8080` beside `127.0.0.1:8080`) holds is an error,
-/// not a port silently shared.
+/// Whether HTTP ports are shared with another process (`SO_REUSEPORT`); see
+/// [`share_ports_with_successor`].
+static SHARE_PORTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Node-local mode: a new process starts on the same node while the old one still serves
+/// (a DaemonSet's `maxSurge` update), on the same host addresses, so its health and
+/// metrics ports must be shared as the DNS ports are. Call before [`crate::Server::start`].
+pub fn share_ports_with_successor() {
+    SHARE_PORTS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A listening socket. No `SO_REUSEPORT` (unless [`share_ports_with_successor`]): a port
+/// another process (or another spelling of an address on the same port, `:8080` beside
+/// `127.0.0.1:8080`) holds is an error, not a port silently shared.
 fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -271,6 +282,9 @@ fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
         socket.set_only_v6(false)?;
     }
     socket.set_reuse_address(true)?;
+    if SHARE_PORTS.load(std::sync::atomic::Ordering::Relaxed) {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;

@@ -21,6 +21,7 @@ pub mod config;
 mod connections;
 pub mod corefile;
 mod http;
+pub use http::share_ports_with_successor;
 pub mod inline;
 mod metrics;
 pub mod registry;

@@ -173,7 +173,10 @@ fn serve(
             eprintln!("clusterdns: node-local set-up: {error}");
             return ExitCode::FAILURE;
         }
-        Some(Ok(node)) => Some(node),
+        Some(Ok(node)) => {
+            clusterdns::share_ports_with_successor();
+            Some(node)
+        }
         None => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
