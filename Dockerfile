@@ -29,6 +29,19 @@ RUN cargo build --release --locked --bin clusterdns \
     && /clusterdns --version \
     && setcap cap_net_bind_service=+ep /clusterdns
 
+# The node-local image (deploy/overlays/node-local): the same binary with the tools its
+# node set-up drives, iproute2's `ip` and `nft` (iptables where nftables is missing):
+#   docker build --target node-local -t clusterdns-node-local:0.1.0 .
+FROM debian:bookworm-slim AS node-local
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 nftables iptables \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /clusterdns /clusterdns
+# DNS, metrics (prometheus :9253), /health (health 169.254.20.10:8080).
+EXPOSE 53/udp 53/tcp 9253/tcp 8080/tcp
+ENTRYPOINT ["/clusterdns"]
+
+# The default target: the cluster DNS server's image.
 FROM ${BASE_IMAGE}
 # COPY keeps the file capability (an extended attribute) set above.
 COPY --from=build /clusterdns /clusterdns
