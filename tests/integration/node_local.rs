@@ -141,8 +141,14 @@ impl Drop for Lab {
 }
 
 impl Lab {
-    fn new() -> Self {
-        let suffix = std::process::id();
+    /// The lab, the pod's resolv.conf naming `pod_nameserver`.
+    fn new(pod_nameserver: &str) -> Self {
+        static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let suffix = format!(
+            "{}-{}",
+            std::process::id(),
+            RUN.fetch_add(1, Ordering::SeqCst)
+        );
         let lab = Self {
             node: format!("cdns-nl-node-{suffix}"),
             pod: format!("cdns-nl-pod-{suffix}"),
@@ -170,9 +176,23 @@ impl Lab {
             format!("-n {cluster} addr add {EXTERNAL_UPSTREAM_IP}/24 dev eth0"),
             format!("-n {cluster} addr add {UPSTREAM_SERVICE_IP}/32 dev eth0"),
             format!("-n {cluster} link set eth0 up"),
+            format!("-n {cluster} route add 10.244.99.0/24 via {NODE_CLUSTER_LINK_IP}"),
         ] {
             ip(&step);
         }
+        // The node routes pods' packets that kube-proxy's DNAT sends to the cluster.
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                node,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        )
+        .unwrap();
         // What `ip netns exec` mounts over /etc/resolv.conf: the pod's (the kubelet's,
         // transparent mode) and the node's (its upstream resolver).
         let etc = |name: &str, resolv: String| {
@@ -183,7 +203,7 @@ impl Lab {
         etc(
             pod,
             format!(
-                "nameserver {KUBE_DNS_IP}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
+                "nameserver {pod_nameserver}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
             ),
         );
         etc(node, format!("nameserver {EXTERNAL_UPSTREAM_IP}\n"));
@@ -282,31 +302,39 @@ impl Lab {
         }
     }
 
-    /// Starts a node cache as the DaemonSet does, with the overlay's template.
+    /// Starts a node cache as the DaemonSet does (transparent mode), with the overlay's
+    /// template.
     fn start_node_cache(&mut self, name: &str) {
+        self.start_node_cache_with(name, &format!("{LINK_LOCAL_IP},{KUBE_DNS_IP}"), &[]);
+    }
+
+    /// Starts a node cache answering on `local_ips`, with `extra` arguments.
+    fn start_node_cache_with(&mut self, name: &str, local_ips: &str, extra: &[&str]) {
         let conf = self.path(&format!("{name}.Corefile"));
         let base = self.path("Corefile.base").display().to_string();
         let node = self.node.clone();
+        let mut command = vec![
+            binary().to_str().unwrap(),
+            "-localip",
+            local_ips,
+            "-conf",
+            conf.to_str().unwrap(),
+            "-basecorefile",
+            &base,
+            "-upstreamsvc",
+            "kube-dns-upstream",
+            "-health-port",
+            "8080",
+            "-syncinterval",
+            "1s",
+            "--udp-workers",
+            "2",
+        ];
+        command.extend_from_slice(extra);
         self.spawn(
             name,
             &node,
-            &[
-                binary().to_str().unwrap(),
-                "-localip",
-                &format!("{LINK_LOCAL_IP},{KUBE_DNS_IP}"),
-                "-conf",
-                conf.to_str().unwrap(),
-                "-basecorefile",
-                &base,
-                "-upstreamsvc",
-                "kube-dns-upstream",
-                "-health-port",
-                "8080",
-                "-syncinterval",
-                "1s",
-                "--udp-workers",
-                "2",
-            ],
+            &command,
             &[("KUBE_DNS_UPSTREAM_SERVICE_HOST", UPSTREAM_SERVICE_IP)],
         );
         let start = Instant::now();
@@ -454,14 +482,9 @@ fn overlay_template() -> String {
     config["data"]["Corefile"].as_str().unwrap().to_owned()
 }
 
-#[test]
-#[ignore = "needs root, nftables, conntrack"]
-fn node_local_cache_on_a_node() {
-    require_prerequisites();
-    let mut lab = Lab::new();
-    let (node, pod, cluster) = (lab.node.clone(), lab.pod.clone(), lab.cluster.clone());
-
-    // The cluster server (kube-dns-upstream) and the node's upstream resolver.
+/// Starts the cluster server (kube-dns-upstream) and the node's upstream resolver.
+fn start_cluster(lab: &mut Lab) {
+    let cluster = lab.cluster.clone();
     let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/demo/cluster.yaml");
     std::fs::write(
         lab.path("cluster.Corefile"),
@@ -487,6 +510,16 @@ fn node_local_cache_on_a_node() {
             &[],
         );
     }
+}
+
+#[test]
+#[ignore = "needs root, nftables, conntrack"]
+fn node_local_cache_on_a_node() {
+    require_prerequisites();
+    let mut lab = Lab::new(KUBE_DNS_IP);
+    let (node, pod) = (lab.node.clone(), lab.pod.clone());
+
+    start_cluster(&mut lab);
     std::fs::write(lab.path("Corefile.base"), overlay_template()).unwrap();
     lab.start_node_cache("node-cache-1");
     assert!(lab.interface_exists() && lab.table_exists());
@@ -633,4 +666,101 @@ fn node_local_cache_on_a_node() {
     assert!(!lab.interface_exists(), "the interface is removed");
     assert!(!lab.table_exists(), "the table is removed");
     assert!(lab.log("node-cache-2").contains("tearing down"));
+}
+
+/// node-cache's iptables rules of the node, as `iptables-save` prints them.
+fn node_iptables_rules(lab: &Lab) -> Vec<String> {
+    lab.on_node(&["iptables-save"])
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("NodeLocal DNS Cache"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Link-local-only mode (the kubelet sends pods to 169.254.20.10) with the iptables
+/// backend: the same answers and conntrack bypass, node-cache's rules in iptables,
+/// re-created when one is deleted, removed on exit.
+#[test]
+#[ignore = "needs root, nftables, conntrack"]
+fn link_local_only_mode_with_iptables() {
+    require_prerequisites();
+    let mut lab = Lab::new(LINK_LOCAL_IP);
+    start_cluster(&mut lab);
+    // The link-local overlay's template: the transparent one binding the link-local
+    // address only (tests/integration/node_local_deploy.rs checks that this is the
+    // overlays' only difference).
+    let template = overlay_template();
+    assert!(template.contains("bind 169.254.20.10 10.96.0.10"));
+    std::fs::write(
+        lab.path("Corefile.base"),
+        template.replace("bind 169.254.20.10 10.96.0.10", "bind 169.254.20.10"),
+    )
+    .unwrap();
+    lab.start_node_cache_with("node-cache", LINK_LOCAL_IP, &["-firewall", "iptables"]);
+    let rules = node_iptables_rules(&lab);
+    assert_eq!(rules.len(), 12, "node-cache's twelve rules: {rules:#?}");
+    assert!(!lab.table_exists(), "no nftables table of ours");
+
+    lab.eventually("the pod resolves web.shop", |lab| {
+        lab.dig(None, &["web.shop.svc.cluster.local", "A"]) == [WEB_IP]
+    });
+    assert_eq!(
+        lab.dig(None, &["-x", WEB_IP]),
+        ["web.shop.svc.cluster.local."]
+    );
+    assert_eq!(lab.dig(None, &["www.example.test", "A"]), [EXTERNAL_IP]);
+    // The kube-dns IP is not the cache's in this mode: kube-proxy's DNAT takes it to the
+    // cluster server, tracked.
+    assert_eq!(
+        lab.dig(Some(KUBE_DNS_IP), &["web.shop.svc.cluster.local", "A"]),
+        [WEB_IP]
+    );
+    let pod_flows: Vec<String> = lab
+        .conntrack()
+        .into_iter()
+        .filter(|l| l.contains(&format!("src={POD_IP} ")))
+        .collect();
+    assert!(
+        pod_flows
+            .iter()
+            .all(|l| l.contains(&format!("dst={KUBE_DNS_IP} ")))
+            && !pod_flows.is_empty(),
+        "only the flow to the kube-dns IP is tracked: {pod_flows:#?}"
+    );
+
+    // One rule deleted by hand comes back within the sync interval.
+    lab.on_node(&[
+        "iptables",
+        "-t",
+        "raw",
+        "-D",
+        "PREROUTING",
+        "-p",
+        "udp",
+        "-d",
+        LINK_LOCAL_IP,
+        "--dport",
+        "53",
+        "-j",
+        "NOTRACK",
+        "-m",
+        "comment",
+        "--comment",
+        "NodeLocal DNS Cache: skip conntrack",
+    ])
+    .unwrap();
+    assert_eq!(node_iptables_rules(&lab).len(), 11);
+    std::thread::sleep(SYNC_INTERVAL);
+    lab.eventually("the deleted rule is re-created", |lab| {
+        node_iptables_rules(lab).len() == 12
+    });
+
+    assert!(lab.stop("node-cache").success());
+    assert_eq!(
+        node_iptables_rules(&lab),
+        Vec::<String>::new(),
+        "rules removed"
+    );
+    assert!(!lab.interface_exists(), "the interface is removed");
 }

@@ -175,6 +175,12 @@ fn check_daemonset(objects: &[Value]) {
         serde_json::json!(["NET_ADMIN", "NET_BIND_SERVICE"])
     );
     assert_eq!(security["allowPrivilegeEscalation"], false);
+    // Threads bounded whatever the node's core count (the memory limit).
+    assert_eq!(arg(objects, "--udp-workers"), "2");
+    assert_eq!(
+        container(objects)["env"],
+        serde_json::json!([{"name": "TOKIO_WORKER_THREADS", "value": "2"}])
+    );
     assert_eq!(security["readOnlyRootFilesystem"], true);
     // The template is mounted where -basecorefile defaults to, -conf is writable.
     let mounts = container(objects)["volumeMounts"].as_array().unwrap();
