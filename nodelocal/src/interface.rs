@@ -146,14 +146,13 @@ fn parse_addresses(text: &str) -> Vec<IpAddr> {
     for line in text.lines() {
         let mut words = line.split_whitespace();
         while let Some(word) = words.next() {
-            if word == "inet" || word == "inet6" {
-                if let Some(ip) = words
+            if (word == "inet" || word == "inet6")
+                && let Some(ip) = words
                     .next()
                     .and_then(|w| w.split('/').next())
                     .and_then(|w| w.parse().ok())
-                {
-                    addresses.push(ip);
-                }
+            {
+                addresses.push(ip);
             }
         }
     }
