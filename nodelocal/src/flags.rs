@@ -51,6 +51,10 @@ pub struct NodeLocalFlags {
     /// `-upstreamsvc` (default `kube-dns`): the Service whose `<NAME>_SERVICE_HOST`
     /// variable replaces `__PILLAR__CLUSTER__DNS__`.
     pub upstream_service: String,
+    /// `-readyfile PATH` (ours): created once the server serves and the rules are in
+    /// place, removed on exit; for a readiness probe that only this process can answer
+    /// (its HTTP ports are shared with the process it replaces).
+    pub ready_file: Option<PathBuf>,
 }
 
 impl NodeLocalFlags {
@@ -66,6 +70,7 @@ impl NodeLocalFlags {
             health_port: 8080,
             base_corefile: None,
             upstream_service: "kube-dns".to_owned(),
+            ready_file: None,
         }
     }
 }
@@ -160,10 +165,11 @@ enum Flag {
     HealthPort,
     BaseCorefile,
     UpstreamSvc,
+    ReadyFile,
 }
 
 impl Flag {
-    const ALL: [Flag; 10] = [
+    const ALL: [Flag; 11] = [
         Flag::LocalIp,
         Flag::SetupInterface,
         Flag::InterfaceName,
@@ -174,6 +180,7 @@ impl Flag {
         Flag::HealthPort,
         Flag::BaseCorefile,
         Flag::UpstreamSvc,
+        Flag::ReadyFile,
     ];
 
     fn named(name: &str) -> Option<Self> {
@@ -192,6 +199,7 @@ impl Flag {
             Flag::HealthPort => "health-port",
             Flag::BaseCorefile => "basecorefile",
             Flag::UpstreamSvc => "upstreamsvc",
+            Flag::ReadyFile => "readyfile",
         }
     }
 
@@ -261,6 +269,7 @@ impl Flag {
                     .map_err(|_| invalid(name, format!("expected a port, got {value:?}")))?;
             }
             Flag::BaseCorefile => flags.base_corefile = Some(PathBuf::from(value)),
+            Flag::ReadyFile => flags.ready_file = Some(PathBuf::from(value)),
             Flag::UpstreamSvc => {
                 if value.is_empty() {
                     return Err(invalid(name, "empty service name"));
@@ -360,6 +369,7 @@ mod tests {
             "-firewall=iptables",
             "-interfacename",
             "dns0",
+            "-readyfile=/run/clusterdns/ready",
             "--dns-port",
             "5353",
         ])
@@ -370,6 +380,10 @@ mod tests {
         assert_eq!(flags.sync_interval, Duration::from_secs(2));
         assert_eq!(flags.firewall, Firewall::Iptables);
         assert_eq!(flags.interface_name, "dns0");
+        assert_eq!(
+            flags.ready_file,
+            Some(PathBuf::from("/run/clusterdns/ready"))
+        );
         assert_eq!(parse_interval("1m"), Some(Duration::from_secs(60)));
         assert_eq!(parse_interval("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_interval("1x"), None);

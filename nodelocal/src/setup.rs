@@ -116,6 +116,11 @@ impl NodeSetup {
         if let Some(rules) = &mut rules {
             ensure_rules(rules);
         }
+        if let Some(path) = &self.flags.ready_file
+            && let Err(error) = std::fs::write(path, format!("{}\n", std::process::id()))
+        {
+            tracing::error!(%error, path = %path.display(), "node-local: cannot write the ready file");
+        }
         let interval = self.flags.sync_interval;
         let (stop, stopped) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
@@ -133,6 +138,9 @@ impl NodeSetup {
     /// On exit, after the server's listeners are closed: removes the interface and
     /// rules, unless told to keep them or a successor serves the same addresses.
     pub fn finish(mut self) {
+        if let Some(path) = &self.flags.ready_file {
+            let _ = std::fs::remove_file(path);
+        }
         if let Some((stop, handle)) = self.sync.take() {
             drop(stop);
             match handle.join() {

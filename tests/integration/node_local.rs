@@ -312,6 +312,7 @@ impl Lab {
     fn start_node_cache_with(&mut self, name: &str, local_ips: &str, extra: &[&str]) {
         let conf = self.path(&format!("{name}.Corefile"));
         let base = self.path("Corefile.base").display().to_string();
+        let ready = self.path(&format!("{name}.ready"));
         let node = self.node.clone();
         let mut command = vec![
             binary().to_str().unwrap(),
@@ -329,6 +330,8 @@ impl Lab {
             "1s",
             "--udp-workers",
             "2",
+            "-readyfile",
+            ready.to_str().unwrap(),
         ];
         command.extend_from_slice(extra);
         self.spawn(
@@ -338,7 +341,8 @@ impl Lab {
             &[("KUBE_DNS_UPSTREAM_SERVICE_HOST", UPSTREAM_SERVICE_IP)],
         );
         let start = Instant::now();
-        while !self.log(name).contains("rules installed") {
+        // Ready (the readiness probe's file) once it serves with its rules in place.
+        while !ready.exists() {
             assert!(
                 start.elapsed() < DEADLINE,
                 "{name} did not start: {}",
@@ -601,6 +605,10 @@ fn node_local_cache_on_a_node() {
     eprintln!("replacement: {sent} queries sent, {answered} answered, {wrong} wrong");
     assert!(sent > 50, "the stream ran: {sent}");
     assert_eq!((answered, wrong), (sent, 0), "not one query lost");
+    assert!(
+        !lab.path("node-cache-1.ready").exists(),
+        "the ready file is removed"
+    );
     // The first left the interface and rules to the second.
     assert!(lab.interface_exists() && lab.table_exists());
 

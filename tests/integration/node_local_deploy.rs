@@ -202,19 +202,36 @@ fn check_daemonset(objects: &[Value]) {
         .unwrap();
     assert_eq!(config["configMap"]["name"], "node-local-dns");
     assert_eq!(config["configMap"]["items"][0]["path"], "Corefile.base");
-    // The probes ask the health plugin on the local address.
-    for probe in ["livenessProbe", "readinessProbe"] {
-        let get = &container(objects)[probe]["httpGet"];
-        assert_eq!(
-            (
-                get["host"].as_str(),
-                get["path"].as_str(),
-                get["port"].as_u64()
-            ),
-            (Some("169.254.20.10"), Some("/health"), Some(8080)),
-            "{probe}"
-        );
-    }
+    // Liveness asks the health plugin on the local address; readiness reads the ready
+    // file, in the pod's own writable volume (the health port is shared during updates).
+    let liveness = &container(objects)["livenessProbe"]["httpGet"];
+    assert_eq!(
+        (
+            liveness["host"].as_str(),
+            liveness["path"].as_str(),
+            liveness["port"].as_u64()
+        ),
+        (Some("169.254.20.10"), Some("/health"), Some(8080))
+    );
+    let ready_file = arg(objects, "-readyfile");
+    assert_eq!(
+        container(objects)["readinessProbe"]["exec"]["command"],
+        serde_json::json!(["/bin/cat", ready_file])
+    );
+    let run_volume = mounts
+        .iter()
+        .find(|m| ready_file.starts_with(m["mountPath"].as_str().unwrap()))
+        .expect("the ready file is on a mounted volume");
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == run_volume["name"])
+        .unwrap();
+    assert!(
+        volume.get("emptyDir").is_some(),
+        "the pod's own volume: {volume}"
+    );
     // kube-dns-upstream selects the pods of deploy/'s cluster DNS Deployment.
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base/deployment.yaml");
     let deployment = parse_yaml(&std::fs::read_to_string(&base).unwrap(), "deployment").remove(0);
