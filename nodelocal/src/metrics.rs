@@ -47,3 +47,28 @@ pub fn init() {
 pub fn count_error(errortype: &'static str) {
     SETUP_ERRORS.get_or_create(&ErrorLabels { errortype }).inc();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_starts_at_zero_and_failures_count() {
+        init();
+        let text = clusterdns_api::metrics::encode_text();
+        for errortype in ERROR_TYPES {
+            assert!(
+                text.contains(&format!(
+                    "coredns_nodecache_setup_errors_total{{errortype=\"{errortype}\"}} "
+                )),
+                "{errortype}: {text}"
+            );
+        }
+        count_error("iptables_lock");
+        count_error("iptables_lock");
+        assert!(
+            clusterdns_api::metrics::encode_text()
+                .contains("coredns_nodecache_setup_errors_total{errortype=\"iptables_lock\"} 2"),
+        );
+    }
+}
