@@ -112,6 +112,8 @@ struct Lab {
     pod: String,
     cluster: String,
     processes: Vec<(String, Child, PathBuf)>,
+    /// Processes the test stopped (their exit is no failure).
+    stopped: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -154,6 +156,7 @@ impl Lab {
             pod: format!("cdns-nl-pod-{suffix}"),
             cluster: format!("cdns-nl-cluster-{suffix}"),
             processes: Vec::new(),
+            stopped: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
         };
         let (node, pod, cluster) = (&lab.node, &lab.pod, &lab.cluster);
@@ -295,6 +298,7 @@ impl Lab {
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
+                self.stopped.push(name.to_owned());
                 return status;
             }
             assert!(start.elapsed() < DEADLINE, "{name} did not exit on SIGTERM");
@@ -355,6 +359,9 @@ impl Lab {
 
     fn check_alive(&mut self) {
         for (name, child, _) in &mut self.processes {
+            if self.stopped.contains(name) {
+                continue;
+            }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("{name} exited: {status}");
             }
@@ -622,6 +629,44 @@ fn node_local_cache_on_a_node() {
     });
     lab.eventually("the pod resolves after the re-creation", |lab| {
         lab.dig(None, &["web.shop.svc.cluster.local", "A"]) == [WEB_IP]
+    });
+    // Part of them removed: one chain's rules and one address.
+    let prerouting = |lab: &Lab| {
+        lab.on_node(&[
+            "nft",
+            "list",
+            "chain",
+            "inet",
+            "clusterdns-nodelocal",
+            "prerouting",
+        ])
+        .unwrap_or_default()
+    };
+    assert!(prerouting(&lab).contains("notrack"));
+    lab.on_node(&[
+        "nft",
+        "flush",
+        "chain",
+        "inet",
+        "clusterdns-nodelocal",
+        "prerouting",
+    ])
+    .unwrap();
+    lab.on_node(&[
+        "ip",
+        "addr",
+        "del",
+        &format!("{KUBE_DNS_IP}/32"),
+        "dev",
+        "nodelocaldns",
+    ])
+    .unwrap();
+    assert!(!prerouting(&lab).contains("notrack"));
+    lab.eventually("the rules and the address are restored", |lab| {
+        prerouting(lab).contains("notrack")
+            && lab
+                .on_node(&["ip", "-o", "addr", "show", "dev", "nodelocaldns"])
+                .is_ok_and(|a| a.contains(&format!("{KUBE_DNS_IP}/32")))
     });
     // The failure counter is exported on the Corefile's prometheus port, at zero.
     let metrics = in_namespace(&node, || {
