@@ -24,7 +24,8 @@
 //! first while the pod sends a steady stream of queries, and every one is answered; the
 //! interface and rules the first left stay for the second; deleted by hand, they are
 //! re-created within the sync interval; with the cluster server stopped, cached names
-//! keep answering (stale) once expired; on exit the interface and rules are removed.
+//! keep answering (stale, with a 30 s TTL) once expired; on exit the interface and rules
+//! are removed. A second test runs the link-local-only mode with the iptables backend.
 //!
 //! Needs root (network namespaces), `ip`, `nft`, `conntrack` and `dig`; CI runs it as root.
 
@@ -703,9 +704,15 @@ fn node_local_cache_on_a_node() {
         [KUBE_DNS_IP],
         "stale answer"
     );
+    // Stale answers carry node-local mode's 30 s TTL (RFC 8767).
+    let answer = lab.dig_text(
+        None,
+        &["+noall", "+answer", "web.shop.svc.cluster.local", "A"],
+    );
+    let fields: Vec<&str> = answer.split_whitespace().collect();
     assert_eq!(
-        lab.dig(None, &["web.shop.svc.cluster.local", "A"]),
-        [WEB_IP],
+        fields,
+        ["web.shop.svc.cluster.local.", "30", "IN", "A", WEB_IP],
         "stale answer"
     );
     let full = lab.dig_text(None, &["kubernetes.default.svc.cluster.local", "A"]);
