@@ -123,7 +123,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Check { conf, port } => match clusterdns::check(&conf, port) {
+        Command::Check { conf, port } => match check(&conf, port, node_local.as_ref()) {
             Ok(()) => {
                 println!("ok");
                 ExitCode::SUCCESS
@@ -141,6 +141,24 @@ fn main() -> ExitCode {
             udp_workers,
         } => serve(conf, port, udp_workers, node_local),
     }
+}
+
+/// `--check`; in node-local mode, of the Corefile template as it would be filled in.
+fn check(
+    conf: &std::path::Path,
+    port: u16,
+    node_local: Option<&NodeLocalFlags>,
+) -> Result<(), Vec<String>> {
+    let template = node_local
+        .map(clusterdns_nodelocal::filled_in_template)
+        .transpose()
+        .map_err(|error| vec![format!("node-local set-up: {error}")])?
+        .flatten();
+    let checked = match template {
+        Some(text) => clusterdns::check_text(&text, conf, port),
+        None => clusterdns::check(conf, port),
+    };
+    checked.map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
 /// The log filter when `RUST_LOG` is not set: INFO, without the Kubernetes client's

@@ -27,4 +27,4 @@ pub mod setup;
 pub mod successor;
 
 pub use flags::{NodeLocalFlags, split_flags};
-pub use setup::{NodeSetup, SetupError};
+pub use setup::{NodeSetup, SetupError, filled_in_template};

@@ -233,31 +233,34 @@ fn ensure_rules(rules: &mut Rules) {
     }
 }
 
-/// Fills in the template (`-basecorefile`, or node-cache's default path when it exists)
-/// and writes the result to `conf`, replacing it in one rename.
+/// The template (`-basecorefile`, or node-cache's default path when it exists) filled
+/// in, or `None` when there is no template: what `--check` checks in node-local mode.
+pub fn filled_in_template(flags: &NodeLocalFlags) -> Result<Option<String>, SetupError> {
+    match template_path(flags) {
+        Some(path) => fill_in(flags, &path).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn template_path(flags: &NodeLocalFlags) -> Option<PathBuf> {
+    match &flags.base_corefile {
+        Some(path) => Some(path.clone()),
+        None if Path::new(DEFAULT_BASE_COREFILE).is_file() => {
+            Some(PathBuf::from(DEFAULT_BASE_COREFILE))
+        }
+        None => None,
+    }
+}
+
+/// Fills in the template and writes the result to `conf`, replacing it in one rename.
 fn render_template(flags: &NodeLocalFlags, conf: &Path) -> Result<(), SetupError> {
-    let path = match &flags.base_corefile {
-        Some(path) => path.clone(),
-        None if Path::new(DEFAULT_BASE_COREFILE).is_file() => PathBuf::from(DEFAULT_BASE_COREFILE),
-        None => return Ok(()),
+    let Some(path) = template_path(flags) else {
+        return Ok(());
     };
     if path == conf {
         return Err(SetupError::TemplateIsCorefile(path));
     }
-    let template = std::fs::read_to_string(&path).map_err(|source| SetupError::ReadTemplate {
-        path: path.clone(),
-        source,
-    })?;
-    let text = corefile::render(
-        &template,
-        &flags.local_ips,
-        &flags.upstream_service,
-        |name| std::env::var(name).ok(),
-    )
-    .map_err(|source| SetupError::Template {
-        path: path.clone(),
-        source,
-    })?;
+    let text = fill_in(flags, &path)?;
     let write_error = |source| SetupError::WriteCorefile {
         path: conf.to_owned(),
         source,
@@ -268,6 +271,25 @@ fn render_template(flags: &NodeLocalFlags, conf: &Path) -> Result<(), SetupError
     std::fs::rename(&partial, conf).map_err(write_error)?;
     tracing::info!(template = %path.display(), corefile = %conf.display(), "node-local: Corefile written from the template");
     Ok(())
+}
+
+/// The template at `path` with node-cache's variables filled in from the flags and the
+/// environment.
+fn fill_in(flags: &NodeLocalFlags, path: &Path) -> Result<String, SetupError> {
+    let template = std::fs::read_to_string(path).map_err(|source| SetupError::ReadTemplate {
+        path: path.to_owned(),
+        source,
+    })?;
+    corefile::render(
+        &template,
+        &flags.local_ips,
+        &flags.upstream_service,
+        |name| std::env::var(name).ok(),
+    )
+    .map_err(|source| SetupError::Template {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]

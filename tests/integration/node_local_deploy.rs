@@ -117,23 +117,39 @@ fn filled_in(objects: &[Value]) -> String {
     .unwrap()
 }
 
-/// Runs the container's arguments with `--check`, the filled-in Corefile at `-conf`.
+/// Runs the container's arguments with `--check`, as the container would start: the
+/// ConfigMap's template where it is mounted (`/etc/coredns/Corefile.base`, here a
+/// temporary directory), kube-dns-upstream's address in the environment; the binary
+/// fills the template in and checks it. Without the address it must refuse clearly.
 fn check_with_container_args(objects: &[Value]) {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("Corefile");
-    std::fs::write(&conf, filled_in(objects)).unwrap();
+    let base = dir.path().join("Corefile.base");
+    std::fs::write(&base, template(objects)).unwrap();
     let mut args = args(objects);
     let at = args.iter().position(|a| a == "-conf").unwrap();
-    args[at + 1] = conf.display().to_string();
+    args[at + 1] = dir.path().join("Corefile").display().to_string();
+    args.extend(["-basecorefile".to_owned(), base.display().to_string()]);
     let output = Command::new(binary())
         .args(&args)
         .arg("--check")
+        .env("KUBE_DNS_UPSTREAM_SERVICE_HOST", UPSTREAM_SERVICE_IP)
         .output()
         .unwrap();
     assert!(
         output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "ok",
         "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    let output = Command::new(binary())
+        .args(&args)
+        .arg("--check")
+        .env_remove("KUBE_DNS_UPSTREAM_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("KUBE_DNS_UPSTREAM_SERVICE_HOST is not set"),
+        "{stderr}"
     );
 }
 
