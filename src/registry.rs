@@ -79,7 +79,7 @@ pub static PLUGINS: &[Entry] = &[
     many("log", clusterdns_log::setup),
     missing("dnstap"),
     missing("local"),
-    missing("dns64"),
+    once("dns64", clusterdns_dns64::setup),
     missing("any"),
     once("chaos", clusterdns_chaos::setup),
     once("loadbalance", clusterdns_loadbalance::setup),

@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use clusterdns_api::cluster::ExternalAddr;
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -205,6 +206,9 @@ pub struct SlimService {
     /// Whether the service has a selector (the `service_kind` label of the programming
     /// latency metric tells headless services with one apart).
     pub has_selector: bool,
+    /// `spec.externalIPs`, then `status.loadBalancer.ingress` (IP, else hostname), as
+    /// `k8s_external` answers them; empty for nearly every service.
+    pub external: Vec<ExternalAddr>,
 }
 
 /// One endpoint of a slice.
@@ -371,7 +375,43 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
         kind,
         ports,
         has_selector: spec.selector.as_ref().is_some_and(|s| !s.is_empty()),
+        external: external_addresses(service),
     })
+}
+
+/// A Service's external addresses, in CoreDNS's order: `spec.externalIPs`, then each
+/// load balancer ingress's IP, else its hostname. What is neither an IP address nor a
+/// host name is left out.
+fn external_addresses(service: &Service) -> Vec<ExternalAddr> {
+    let spec_ips = service
+        .spec
+        .iter()
+        .flat_map(|spec| spec.external_ips.iter().flatten())
+        .map(String::as_str);
+    let ingress = service
+        .status
+        .iter()
+        .flat_map(|status| status.load_balancer.iter())
+        .flat_map(|lb| lb.ingress.iter().flatten())
+        .filter_map(|ingress| {
+            ingress
+                .ip
+                .as_deref()
+                .filter(|ip| !ip.is_empty())
+                .or(ingress.hostname.as_deref())
+        });
+    let mut out: Vec<ExternalAddr> = spec_ips
+        .chain(ingress)
+        .filter_map(|text| {
+            let text = text.trim();
+            if let Ok(ip) = text.parse::<IpAddr>() {
+                return Some(ExternalAddr::Ip(ip));
+            }
+            external_target(text).map(ExternalAddr::Host)
+        })
+        .collect();
+    out.shrink_to_fit();
+    out
 }
 
 /// The CNAME target of an ExternalName, or `None` when it is not a host name.

@@ -96,6 +96,11 @@ impl View {
             .is_some_and(|owners| owners.iter().any(|(ns, _)| &**ns == namespace))
     }
 
+    /// The namespace of a pod with `ip` (the first one indexed, when pods share it).
+    pub fn pod_namespace(&self, ip: IpAddr) -> Option<&Arc<str>> {
+        self.pod_ips.get(&ip)?.first().map(|(ns, _)| ns)
+    }
+
     /// How many service entries there are.
     pub fn service_count(&self) -> usize {
         self.services.len()
