@@ -97,7 +97,7 @@ pub static PLUGINS: &[Entry] = &[
     missing("route53"),
     missing("azure"),
     missing("clouddns"),
-    missing("k8s_external"),
+    once("k8s_external", clusterdns_k8s_external::setup),
     once("kubernetes", clusterdns_kubernetes::setup),
     missing("file"),
     missing("auto"),

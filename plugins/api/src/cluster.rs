@@ -23,7 +23,7 @@ use crate::Token;
 
 /// One address a Service is reachable at from outside the cluster: an entry of
 /// `spec.externalIPs`, or of `status.loadBalancer.ingress` (its IP, else its hostname).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ExternalAddr {
     /// An IP address.
     Ip(IpAddr),
