@@ -85,7 +85,7 @@ pub static PLUGINS: &[Entry] = &[
     once("loadbalance", clusterdns_loadbalance::setup),
     missing("tsig"),
     missing("rewrite"),
-    missing("autopath"),
+    once("autopath", clusterdns_autopath::setup),
     missing("acl"),
     once("cache", clusterdns_cache::setup),
     missing("header"),

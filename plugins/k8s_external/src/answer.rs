@@ -41,7 +41,11 @@ fn soa(config: &Config, directory: &dyn ClusterDirectory, zone: &Name) -> Option
         SOA_EXPIRE,
         config.ttl,
     );
-    Some(Record::from_rdata(zone.clone(), config.ttl, RData::SOA(soa)))
+    Some(Record::from_rdata(
+        zone.clone(),
+        config.ttl,
+        RData::SOA(soa),
+    ))
 }
 
 fn address_record(owner: Name, ttl: u32, ip: IpAddr) -> Record {
@@ -80,7 +84,16 @@ pub(crate) async fn serve(
         if let Ok(apex_zone) = config.apex.clone().append_domain(z)
             && apex_zone.zone_of(qname)
         {
-            serve_sub_apex(config, directory, zone, qname, qtype, ctx.qname(), &mut response, soa_record);
+            serve_sub_apex(
+                config,
+                directory,
+                zone,
+                qname,
+                qtype,
+                ctx.qname(),
+                &mut response,
+                soa_record,
+            );
             return Ok(response);
         }
     }

@@ -34,7 +34,8 @@ impl Config {
         let mut config = Config {
             zones,
             ttl: 5,
-            apex: Name::from_labels([b"dns".as_slice()]).map_err(|e| directive.error(e.to_string()))?,
+            apex: Name::from_labels([b"dns".as_slice()])
+                .map_err(|e| directive.error(e.to_string()))?,
             headless: false,
             fallthrough: Fallthrough::default(),
         };

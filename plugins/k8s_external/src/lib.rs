@@ -73,13 +73,17 @@ impl Plugin for External {
             return next.run(ctx);
         };
         let directory = directory.clone();
-        Box::pin(async move {
-            answer::serve(&self.config, &*directory, &qname, &zone, ctx, next).await
-        })
+        Box::pin(
+            async move { answer::serve(&self.config, &*directory, &qname, &zone, ctx, next).await },
+        )
     }
 
     fn serve_wire(&self, query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
-        if self.wire_zones.iter().any(|zone| zone.start_in(query).is_some()) {
+        if self
+            .wire_zones
+            .iter()
+            .any(|zone| zone.start_in(query).is_some())
+        {
             Wire::Ordinary
         } else {
             Wire::Pass

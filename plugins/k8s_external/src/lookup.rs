@@ -94,11 +94,7 @@ pub(crate) fn lookup(
                 targets.push(Target {
                     host: ExternalAddr::Ip(address.ip),
                     port: number,
-                    owner: vec![
-                        address.label.clone(),
-                        service.clone(),
-                        namespace.clone(),
-                    ],
+                    owner: vec![address.label.clone(), service.clone(), namespace.clone()],
                 });
             }
         }

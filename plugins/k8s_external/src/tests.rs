@@ -180,7 +180,9 @@ async fn addresses_by_family_and_nodata_with_the_soa() {
     assert!(response.message.answers.is_empty());
     assert_eq!(
         lines(&response.message.authorities),
-        ["example.org. 30 SOA ns1.dns.example.org. hostmaster.dns.example.org. * 7200 1800 86400 30"]
+        [
+            "example.org. 30 SOA ns1.dns.example.org. hostmaster.dns.example.org. * 7200 1800 86400 30"
+        ]
     );
     // A namespace alone exists (NODATA); a service without external addresses does not.
     let response = ask(&plugin, "shop.example.org.", RecordType::A).await;
@@ -200,12 +202,15 @@ async fn addresses_by_family_and_nodata_with_the_soa() {
 #[tokio::test]
 async fn srv_per_port_with_glue() {
     let plugin = build("k8s_external example.org");
-    let response = ask(&plugin, "_https._tcp.web.shop.example.org.", RecordType::SRV).await;
+    let response = ask(
+        &plugin,
+        "_https._tcp.web.shop.example.org.",
+        RecordType::SRV,
+    )
+    .await;
     assert_eq!(
         lines(&response.message.answers),
-        [
-            "_https._tcp.web.shop.example.org. 5 SRV 0 50 443 web.shop.example.org.",
-        ]
+        ["_https._tcp.web.shop.example.org. 5 SRV 0 50 443 web.shop.example.org.",]
     );
     assert_eq!(
         lines(&response.message.additionals),
@@ -308,11 +313,23 @@ fn options_are_checked() {
     let config = Config::parse(&directive("k8s_external"), &[name("cluster.example.")]).unwrap();
     assert_eq!(config.zones, [name("cluster.example.")]);
     for (text, expected) in [
-        ("k8s_external example.org {\n ttl 3601\n}", "ttl must be in range"),
+        (
+            "k8s_external example.org {\n ttl 3601\n}",
+            "ttl must be in range",
+        ),
         ("k8s_external example.org {\n ttl x\n}", "expected a TTL"),
-        ("k8s_external example.org {\n apex\n}", "wrong argument count"),
-        ("k8s_external example.org {\n headless yes\n}", "wrong argument count"),
-        ("k8s_external example.org {\n transfer\n}", "unknown property"),
+        (
+            "k8s_external example.org {\n apex\n}",
+            "wrong argument count",
+        ),
+        (
+            "k8s_external example.org {\n headless yes\n}",
+            "wrong argument count",
+        ),
+        (
+            "k8s_external example.org {\n transfer\n}",
+            "unknown property",
+        ),
     ] {
         let error = Config::parse(&directive(text), &[]).unwrap_err();
         assert!(error.to_string().contains(expected), "{text}: {error}");

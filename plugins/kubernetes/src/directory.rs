@@ -145,39 +145,3 @@ impl ClusterDirectory for Directory {
         Some(path)
     }
 }
-
-/// The search domains of `resolv.conf` text (the last `search` or `domain` line wins,
-/// as the resolver reads it), fully qualified and lower case.
-pub fn search_domains(resolv_conf: &str) -> Vec<Name> {
-    let mut search = Vec::new();
-    for line in resolv_conf.lines() {
-        let mut words = line.split_whitespace();
-        match words.next() {
-            Some("search") | Some("domain") => {
-                search = words
-                    .filter_map(|w| Name::from_ascii(w).ok())
-                    .map(|mut n| {
-                        n.set_fqdn(true);
-                        n.to_lowercase()
-                    })
-                    .filter(|n| !n.is_root())
-                    .collect();
-            }
-            _ => {}
-        }
-    }
-    search
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_last_search_line() {
-        let text = "nameserver 10.0.0.10\nsearch a.example\nsearch Corp.Example. lab.example\noptions ndots:5\n";
-        let names: Vec<String> = search_domains(text).iter().map(|n| n.to_string()).collect();
-        assert_eq!(names, ["corp.example.", "lab.example."]);
-        assert!(search_domains("nameserver 1.1.1.1\n").is_empty());
-    }
-}

@@ -80,7 +80,7 @@ pub fn setup(
     }
     let plugin = build(config, local_ips(&ctx.bind));
     let host_search = std::fs::read_to_string("/etc/resolv.conf")
-        .map(|text| directory::search_domains(&text))
+        .map(|text| clusterdns_api::zone::resolv_conf_search(&text))
         .unwrap_or_default();
     ctx.cluster.provide(Arc::new(directory::Directory::new(
         plugin.settings().clone(),
