@@ -139,8 +139,9 @@ impl ClusterHandle {
         if self.get().is_some() {
             return Vec::new();
         }
-        self.required_by
-            .lock()
+        let mut tokens = self.required_by.lock().clone();
+        tokens.sort_by_key(|token| (token.file.clone(), token.line, token.column));
+        tokens
             .iter()
             .map(|token| {
                 token.error(format!(
