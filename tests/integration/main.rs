@@ -8,6 +8,7 @@ mod support;
 mod cache;
 mod check;
 mod deploy;
+mod dns64;
 mod forward;
 mod http;
 mod kubernetes;
