@@ -152,7 +152,7 @@ async fn kops_ipv6_synthesizes_aaaa_for_cluster_and_forwarded_names() {
     assert_eq!(status, 200);
     let translated = metrics
         .lines()
-        .find(|l| l.starts_with("coredns_dns64_requests_translated_total{server=\"dns://[::1]:"))
+        .find(|l| l.starts_with("coredns_dns64_requests_translated_total{server=\"dns://"))
         .unwrap_or_else(|| panic!("no dns64 counter in\n{metrics}"));
     let count: f64 = translated.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(count >= 2.0, "{translated}");
