@@ -11,6 +11,7 @@ mod deploy;
 mod dns64;
 mod forward;
 mod http;
+mod k8s_external;
 mod kubernetes;
 mod kubernetes_api;
 mod kubernetes_api_outage;
