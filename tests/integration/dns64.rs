@@ -57,9 +57,13 @@ fn upstream_answer(request: &Message) -> Option<Message> {
         owner.to_lowercase().to_string().as_str(),
         question.query_type(),
     ) {
-        ("v4only.example.org.", RecordType::A) | ("dual.example.org.", RecordType::A) => reply
-            .answers
-            .push(Record::from_rdata(owner, 300, RData::A(A::new(192, 0, 2, 1)))),
+        ("v4only.example.org.", RecordType::A) | ("dual.example.org.", RecordType::A) => {
+            reply.answers.push(Record::from_rdata(
+                owner,
+                300,
+                RData::A(A::new(192, 0, 2, 1)),
+            ))
+        }
         ("dual.example.org.", RecordType::AAAA) => reply.answers.push(Record::from_rdata(
             owner,
             300,
@@ -83,7 +87,10 @@ fn corefile(upstream: SocketAddr) -> String {
             (".:53 {", ".:0 {\n    bind ::1 127.0.0.1"),
             ("health {\n      lameduck 5s\n    }", "health 127.0.0.1:0"),
             ("ready", "ready 127.0.0.1:0"),
-            ("pods insecure", "pods insecure\n      manifests cluster.yaml"),
+            (
+                "pods insecure",
+                "pods insecure\n      manifests cluster.yaml",
+            ),
             ("prometheus :9153", "prometheus 127.0.0.1:0"),
             ("/etc/resolv.conf", &upstream.to_string()),
         ],
@@ -169,7 +176,11 @@ async fn ipv4_clients_get_what_the_chain_answers() {
         .expect("a listener on 127.0.0.1");
     for name in ["legacy.shop.svc.cluster.local.", "v4only.example.org."] {
         let answer = udp_from("127.0.0.1:0", v4, &query(name, RecordType::AAAA)).await;
-        assert_eq!(answer.metadata.response_code, ResponseCode::NoError, "{name}");
+        assert_eq!(
+            answer.metadata.response_code,
+            ResponseCode::NoError,
+            "{name}"
+        );
         assert!(answer.answers.is_empty(), "{name}: {:?}", answer.answers);
     }
 }

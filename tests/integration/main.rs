@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod autopath;
 mod cache;
 mod check;
 mod deploy;

@@ -14,7 +14,10 @@ use tokio::net::UdpSocket;
 pub fn adapt(corefile: &str, replacements: &[(&str, &str)]) -> String {
     let mut out = corefile.to_owned();
     for (from, to) in replacements {
-        assert!(out.contains(from), "{from:?} is not in the Corefile:\n{out}");
+        assert!(
+            out.contains(from),
+            "{from:?} is not in the Corefile:\n{out}"
+        );
         out = out.replacen(from, to, 1);
     }
     out
