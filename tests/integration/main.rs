@@ -17,6 +17,7 @@ mod kubernetes;
 mod kubernetes_api;
 mod kubernetes_api_outage;
 mod lameduck;
+mod log_classes;
 mod loop_detection;
 mod malformed;
 mod plugins;
