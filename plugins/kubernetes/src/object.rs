@@ -259,6 +259,9 @@ pub struct SlimPod {
     pub name: Arc<str>,
     /// Pod IPs (`status.podIPs`, else `status.podIP`).
     pub ips: Vec<IpAddr>,
+    /// Whether the pod counts: `false` for one that is terminating, finished or
+    /// deleted, whose addresses are to be forgotten.
+    pub live: bool,
 }
 
 /// Why an object could not be made slim.
@@ -512,24 +515,21 @@ pub fn slim_namespace(namespace: &Namespace) -> Result<SlimNamespace, ConvertErr
     })
 }
 
-/// A Pod as DNS sees it; `Ok(None)` for pods CoreDNS does not index (terminating,
-/// finished, or without an IP).
+/// A Pod as DNS sees it; `Ok(None)` for a pod without an IP. A terminating or
+/// finished pod, which CoreDNS does not index, is not [`live`](SlimPod::live): its
+/// addresses are to be forgotten.
 pub fn slim_pod(pod: &Pod) -> Result<Option<SlimPod>, ConvertError> {
     let meta = &pod.metadata;
     let name = required(meta.name.as_ref(), "metadata.name")?;
     let namespace = namespace_of(meta.namespace.as_ref());
-    if meta.deletion_timestamp.is_some() {
-        return Ok(None);
-    }
     let Some(status) = &pod.status else {
         return Ok(None);
     };
-    if matches!(
-        status.phase.as_deref(),
-        Some("Succeeded" | "Failed" | "Unknown")
-    ) {
-        return Ok(None);
-    }
+    let live = meta.deletion_timestamp.is_none()
+        && !matches!(
+            status.phase.as_deref(),
+            Some("Succeeded" | "Failed" | "Unknown")
+        );
     let mut ips: Vec<IpAddr> = status
         .pod_ips
         .iter()
@@ -547,10 +547,12 @@ pub fn slim_pod(pod: &Pod) -> Result<Option<SlimPod>, ConvertError> {
     if ips.is_empty() {
         return Ok(None);
     }
+    ips.shrink_to_fit();
     Ok(Some(SlimPod {
         namespace,
         name,
         ips,
+        live,
     }))
 }
 

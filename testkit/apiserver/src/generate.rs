@@ -123,7 +123,10 @@ pub fn pods(pods: usize) -> Vec<Value> {
     let mut next = STANDALONE_POD_IP_BASE;
     for i in 0..pods {
         loop {
-            assert!(next < STANDALONE_POD_IP_END, "generate::pods: out of pod IPs");
+            assert!(
+                next < STANDALONE_POD_IP_END,
+                "generate::pods: out of pod IPs"
+            );
             next += 1;
             if !matches!(next & 0xff, 0 | 0xff) {
                 break;
