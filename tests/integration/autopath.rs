@@ -168,3 +168,64 @@ async fn autopath_cluster_from_the_api() {
     server.wait_ready(Duration::from_secs(15)).await;
     a_pod_gets_the_cname_and_the_answer_in_one_query(&server, &count).await;
 }
+
+/// Whether the client at 127.0.0.1 is autopathed now.
+async fn autopathed(server: &TestServer) -> bool {
+    let question = query("www.example.org.shop.svc.cluster.local.", RecordType::A);
+    let answer = udp_from("127.0.0.1:0", server.udp(), &question).await;
+    answer.metadata.response_code == ResponseCode::NoError
+}
+
+async fn until(server: &TestServer, wanted: bool, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while autopathed(server).await != wanted {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A pod that finishes leaves the watch's field selection and its address the map;
+/// one that runs again comes back; an API outage keeps the last map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pod_map_follows_the_api_and_outlives_an_outage() {
+    let upstream = Upstream::start(true, upstream(Arc::new(AtomicUsize::new(0)))).await;
+    let api = clusterdns_test_apiserver::ApiServer::new();
+    api.load_objects(clusterdns_test_apiserver::load::parse_documents(CLUSTER).unwrap());
+    let serving = api.bind("127.0.0.1:0").await.unwrap();
+    let server = TestServer::start(
+        &corefile(&format!("endpoint {}", serving.url()), upstream.addr),
+        &[],
+    )
+    .await;
+    server.wait_ready(Duration::from_secs(15)).await;
+    assert!(autopathed(&server).await);
+
+    let mut finished = clusterdns_test_apiserver::objects::pod("shop", "client", "127.0.0.1");
+    finished["status"]["phase"] = "Succeeded".into();
+    api.apply(finished);
+    until(&server, false, "a finished pod is forgotten").await;
+    api.apply(clusterdns_test_apiserver::objects::pod(
+        "shop",
+        "client",
+        "127.0.0.1",
+    ));
+    until(&server, true, "a running pod is noted again").await;
+    assert!(
+        api.requests()
+            .iter()
+            .any(|p| p.starts_with("/api/v1/pods") && p.contains("fieldSelector=status.phase")),
+        "pods are watched with a field selector: {:?}",
+        api.requests()
+    );
+
+    api.set_down(true);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..5 {
+        assert!(
+            autopathed(&server).await,
+            "the last map is kept while the API is down"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    api.set_down(false);
+}
