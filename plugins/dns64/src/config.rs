@@ -39,7 +39,7 @@ impl Prefix {
         if len > 128 {
             return Err(token.error(format!("dns64: invalid CIDR address: {text}")));
         }
-        if len % 8 != 0 || !(32..=96).contains(&len) {
+        if !len.is_multiple_of(8) || !(32..=96).contains(&len) {
             return Err(token.error(format!("dns64: invalid prefix length {text:?}")));
         }
         let mask = u128::MAX << (128 - u32::from(len));

@@ -42,8 +42,7 @@ pub(crate) fn answer(
         .message
         .authorities
         .iter()
-        .filter(|r| r.record_type() == RecordType::SOA)
-        .next_back()
+        .rfind(|r| r.record_type() == RecordType::SOA)
         .map_or(DEFAULT_SOA_TTL, |r| r.ttl);
     let mut response = Response::new(ctx, crate::NAME, ResponseCode::NoError);
     let a_message = a_answer.message;

@@ -15,7 +15,7 @@
 //! keeps running (Kubernetes does not change a running pod's addresses) is forgotten
 //! at the next list, which replaces the whole map.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -42,10 +42,8 @@ pub(crate) struct PodMap {
 
 /// A hash of a pod's name that is the same in every process (fixed keys).
 fn name_hash(name: &str) -> u32 {
-    let mut hasher =
-        std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().build_hasher();
-    name.hash(&mut hasher);
-    hasher.finish() as u32
+    // Truncated on purpose: 32 bits tell pods of one address and namespace apart.
+    std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(name) as u32
 }
 
 impl PodMap {
