@@ -225,3 +225,36 @@ fn bad_lines_are_refused_with_their_position() {
         assert!(error.to_string().contains(expected), "{text}: {error}");
     }
 }
+
+fn wire(plugin: &Arc<dyn Plugin>, qname: &str, client: &str) -> Wire {
+    let mut message = clusterdns_api::proto::op::Message::query();
+    message.add_query(Query::query(name(qname), RecordType::A));
+    let packet = message.to_vec().unwrap();
+    let mut query = WireQuery::parse(&packet, true).unwrap();
+    query.set_client(client.parse().unwrap());
+    plugin.serve_wire(&mut query, &mut Vec::new())
+}
+
+#[test]
+fn the_wire_path_hands_over_only_what_may_be_walked() {
+    let plugin = build("autopath @kubernetes", &["cluster.local."], None);
+    let ordinary = |w: Wire| matches!(w, Wire::Ordinary);
+    let pass = |w: Wire| matches!(w, Wire::Pass);
+    assert!(ordinary(wire(
+        &plugin,
+        "www.example.org.shop.svc.cluster.local.",
+        "10.244.1.5"
+    )));
+    assert!(pass(wire(
+        &plugin,
+        "www.example.org.shop.svc.cluster.local.",
+        "10.244.9.9"
+    )));
+    assert!(pass(wire(
+        &plugin,
+        "web.other.svc.cluster.local.",
+        "10.244.1.5"
+    )));
+    assert!(pass(wire(&plugin, "shop.svc.cluster.local.", "10.244.1.5")));
+    assert!(pass(wire(&plugin, "www.example.org.", "10.244.1.5")));
+}

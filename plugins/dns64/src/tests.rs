@@ -332,3 +332,34 @@ async fn counts_translations_per_server() {
         "{text}"
     );
 }
+
+fn wire(plugin: &Arc<dyn Plugin>, qtype: RecordType, client: &str) -> Wire {
+    let mut message = clusterdns_api::proto::op::Message::query();
+    message.add_query(Query::query(name("example.org."), qtype));
+    let packet = message.to_vec().unwrap();
+    let mut query = WireQuery::parse(&packet, true).unwrap();
+    query.set_client(client.parse().unwrap());
+    plugin.serve_wire(&mut query, &mut Vec::new())
+}
+
+#[test]
+fn the_wire_path_hands_over_only_aaaa_queries_that_may_be_translated() {
+    let plugin = build("dns64");
+    assert!(matches!(
+        wire(&plugin, RecordType::AAAA, "2001:db8::99"),
+        Wire::Ordinary
+    ));
+    assert!(matches!(
+        wire(&plugin, RecordType::AAAA, "10.0.0.99"),
+        Wire::Pass
+    ));
+    assert!(matches!(
+        wire(&plugin, RecordType::A, "2001:db8::99"),
+        Wire::Pass
+    ));
+    let plugin = build("dns64 {\n allow_ipv4\n}");
+    assert!(matches!(
+        wire(&plugin, RecordType::AAAA, "10.0.0.99"),
+        Wire::Ordinary
+    ));
+}

@@ -336,3 +336,18 @@ fn options_are_checked() {
         assert!(error.line >= 1);
     }
 }
+
+#[test]
+fn the_wire_path_hands_over_only_names_under_the_zones() {
+    let plugin = build("k8s_external example.org");
+    let wire = |qname: &str| {
+        let mut message = clusterdns_api::proto::op::Message::query();
+        message.add_query(Query::query(name(qname), RecordType::A));
+        let packet = message.to_vec().unwrap();
+        let mut query = WireQuery::parse(&packet, true).unwrap();
+        plugin.serve_wire(&mut query, &mut Vec::new())
+    };
+    assert!(matches!(wire("web.shop.example.org."), Wire::Ordinary));
+    assert!(matches!(wire("example.org."), Wire::Ordinary));
+    assert!(matches!(wire("web.shop.svc.cluster.local."), Wire::Pass));
+}
