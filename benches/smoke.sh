@@ -35,6 +35,8 @@ SERVICES=300 run core-scaling.sh 1 1
 run cluster-scale.sh 200 2
 run api-outage.sh --smoke
 run node-local.sh 1 1
+run pod-map.sh 2000
+run autopath.sh 5
 if [ ${#failed[@]} -gt 0 ]; then
     echo "benchmark scripts failed: ${failed[*]}" >&2
     exit 1

@@ -116,7 +116,11 @@ pub fn plan(
         let port = by_port.keys().next().copied().unwrap_or(default_port);
         let mut ctx = SetupCtx::new(zones, port, base_dir.clone(), readiness.clone());
         let mut origins = Vec::new();
-        match build_chain(&block.directives, &mut ctx, &mut origins) {
+        let built_chain = build_chain(&block.directives, &mut ctx, &mut origins);
+        // `autopath @kubernetes` and `k8s_external` read the block's `kubernetes`.
+        let unmet = ctx.cluster.unmet();
+        match built_chain {
+            Ok(_) if !unmet.is_empty() => errors.extend(unmet),
             Ok(chain) => {
                 let mut names: Vec<&'static str> =
                     chain.iter().map(|plugin| plugin.name()).collect();

@@ -5,15 +5,19 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod autopath;
 mod cache;
 mod check;
 mod deploy;
+mod dns64;
 mod forward;
 mod http;
+mod k8s_external;
 mod kubernetes;
 mod kubernetes_api;
 mod kubernetes_api_outage;
 mod lameduck;
+mod log_classes;
 mod loop_detection;
 mod malformed;
 mod node_local;

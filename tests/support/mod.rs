@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: start a server on a Corefile, ask it
 //! questions over real UDP and TCP sockets on loopback.
 
+pub mod cluster_plugins;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

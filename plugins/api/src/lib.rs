@@ -8,10 +8,13 @@
 //! - [`Directive`], [`Token`] and [`ConfigError`]: how a plugin reads its Corefile block;
 //! - [`SetupCtx`]: what a plugin may register with the server while it is built
 //!   (HTTP routes, listen addresses, the lameduck delay);
+//! - [`ClusterDirectory`] and [`ClusterHandle`]: the cluster index, as plugins that run
+//!   before `kubernetes` (`autopath`, `k8s_external`) read it;
 //! - [`Readiness`], [`metrics`] and [`Fallthrough`]: shared helpers.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod addr;
+pub mod cluster;
 mod ctx;
 mod directive;
 mod fallthrough;
@@ -26,6 +29,7 @@ pub mod wire;
 pub mod zone;
 
 pub use addr::{http_endpoint, listen_addr};
+pub use cluster::{ClusterDirectory, ClusterHandle};
 pub use ctx::{Ctx, Protocol};
 pub use directive::{ConfigError, Directive, Token, parse_duration};
 pub use fallthrough::Fallthrough;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use crate::Readiness;
+use crate::{ClusterHandle, Readiness};
 
 /// A reply of one of the small HTTP endpoints (`/health`, `/ready`, `/metrics`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +91,9 @@ pub struct SetupCtx {
     /// How often to check the Corefile for changes, and the random spread added to
     /// each wait (from `reload`).
     pub reload: Option<ReloadSchedule>,
+    /// The block's cluster directory: `kubernetes` provides it, `autopath` and
+    /// `k8s_external` (which run before it) read it (see [`crate::cluster`]).
+    pub cluster: ClusterHandle,
 }
 
 impl SetupCtx {
@@ -107,6 +110,7 @@ impl SetupCtx {
             lameduck: None,
             metrics: false,
             reload: None,
+            cluster: ClusterHandle::default(),
         }
     }
 

@@ -33,6 +33,29 @@ pub fn parse_zone_or_cidr(token: &Token) -> Result<Vec<Name>, ConfigError> {
     parse_zone(token).map(|zone| vec![zone])
 }
 
+/// The search domains of `resolv.conf` text (the last `search` or `domain` line wins,
+/// as the resolver reads it), fully qualified and lower case.
+pub fn resolv_conf_search(resolv_conf: &str) -> Vec<Name> {
+    let mut search = Vec::new();
+    for line in resolv_conf.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("search") | Some("domain") => {
+                search = words
+                    .filter_map(|w| Name::from_ascii(w).ok())
+                    .map(|mut n| {
+                        n.set_fqdn(true);
+                        n.to_lowercase()
+                    })
+                    .filter(|n| !n.is_root())
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    search
+}
+
 /// The longest of `zones` that `name` falls in, if any.
 pub fn longest_match<'z>(name: &Name, zones: &'z [Name]) -> Option<&'z Name> {
     zones
@@ -111,6 +134,17 @@ pub fn reverse_zones(cidr: &str) -> Option<Vec<Name>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_last_search_line() {
+        let text = "nameserver 10.0.0.10\nsearch a.example\nsearch Corp.Example. lab.example\noptions ndots:5\n";
+        let names: Vec<String> = resolv_conf_search(text)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(names, ["corp.example.", "lab.example."]);
+        assert!(resolv_conf_search("nameserver 1.1.1.1\n").is_empty());
+    }
 
     fn names(zones: &[Name]) -> Vec<String> {
         zones.iter().map(ToString::to_string).collect()

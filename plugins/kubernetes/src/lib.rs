@@ -21,6 +21,7 @@
 
 mod answer;
 pub mod config;
+mod directory;
 pub mod index;
 mod metrics;
 mod name;
@@ -64,7 +65,28 @@ pub fn setup(
     ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
     let config = Config::parse(directive, ctx)?;
+    if config.pods != PodMode::Verified
+        && let Some(autopath) = ctx
+            .cluster
+            .required_by()
+            .into_iter()
+            .find(|token| token.text == "autopath")
+    {
+        tracing::warn!(
+            "{}:{}: autopath needs `pods verified` in kubernetes to know a client's namespace; without it, queries are not autopathed (as in CoreDNS)",
+            autopath.file,
+            autopath.line
+        );
+    }
     let plugin = build(config, local_ips(&ctx.bind));
+    let host_search = std::fs::read_to_string("/etc/resolv.conf")
+        .map(|text| clusterdns_api::zone::resolv_conf_search(&text))
+        .unwrap_or_default();
+    ctx.cluster.provide(Arc::new(directory::Directory::new(
+        plugin.settings().clone(),
+        plugin.index().clone(),
+        host_search,
+    )));
     Ok(Some(Arc::new(plugin)))
 }
 

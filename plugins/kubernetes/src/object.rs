@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use clusterdns_api::cluster::ExternalAddr;
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -205,6 +206,9 @@ pub struct SlimService {
     /// Whether the service has a selector (the `service_kind` label of the programming
     /// latency metric tells headless services with one apart).
     pub has_selector: bool,
+    /// `spec.externalIPs`, then `status.loadBalancer.ingress` (IP, else hostname), as
+    /// `k8s_external` answers them; empty for nearly every service.
+    pub external: Vec<ExternalAddr>,
 }
 
 /// One endpoint of a slice.
@@ -255,6 +259,9 @@ pub struct SlimPod {
     pub name: Arc<str>,
     /// Pod IPs (`status.podIPs`, else `status.podIP`).
     pub ips: Vec<IpAddr>,
+    /// Whether the pod counts: `false` for one that is terminating, finished or
+    /// deleted, whose addresses are to be forgotten.
+    pub live: bool,
 }
 
 /// Why an object could not be made slim.
@@ -371,7 +378,43 @@ pub fn slim_service(service: &Service) -> Result<SlimService, ConvertError> {
         kind,
         ports,
         has_selector: spec.selector.as_ref().is_some_and(|s| !s.is_empty()),
+        external: external_addresses(service),
     })
+}
+
+/// A Service's external addresses, in CoreDNS's order: `spec.externalIPs`, then each
+/// load balancer ingress's IP, else its hostname. What is neither an IP address nor a
+/// host name is left out.
+fn external_addresses(service: &Service) -> Vec<ExternalAddr> {
+    let spec_ips = service
+        .spec
+        .iter()
+        .flat_map(|spec| spec.external_ips.iter().flatten())
+        .map(String::as_str);
+    let ingress = service
+        .status
+        .iter()
+        .flat_map(|status| status.load_balancer.iter())
+        .flat_map(|lb| lb.ingress.iter().flatten())
+        .filter_map(|ingress| {
+            ingress
+                .ip
+                .as_deref()
+                .filter(|ip| !ip.is_empty())
+                .or(ingress.hostname.as_deref())
+        });
+    let mut out: Vec<ExternalAddr> = spec_ips
+        .chain(ingress)
+        .filter_map(|text| {
+            let text = text.trim();
+            if let Ok(ip) = text.parse::<IpAddr>() {
+                return Some(ExternalAddr::Ip(ip));
+            }
+            external_target(text).map(ExternalAddr::Host)
+        })
+        .collect();
+    out.shrink_to_fit();
+    out
 }
 
 /// The CNAME target of an ExternalName, or `None` when it is not a host name.
@@ -472,24 +515,21 @@ pub fn slim_namespace(namespace: &Namespace) -> Result<SlimNamespace, ConvertErr
     })
 }
 
-/// A Pod as DNS sees it; `Ok(None)` for pods CoreDNS does not index (terminating,
-/// finished, or without an IP).
+/// A Pod as DNS sees it; `Ok(None)` for a pod without an IP. A terminating or
+/// finished pod, which CoreDNS does not index, is not [`live`](SlimPod::live): its
+/// addresses are to be forgotten.
 pub fn slim_pod(pod: &Pod) -> Result<Option<SlimPod>, ConvertError> {
     let meta = &pod.metadata;
     let name = required(meta.name.as_ref(), "metadata.name")?;
     let namespace = namespace_of(meta.namespace.as_ref());
-    if meta.deletion_timestamp.is_some() {
-        return Ok(None);
-    }
     let Some(status) = &pod.status else {
         return Ok(None);
     };
-    if matches!(
-        status.phase.as_deref(),
-        Some("Succeeded" | "Failed" | "Unknown")
-    ) {
-        return Ok(None);
-    }
+    let live = meta.deletion_timestamp.is_none()
+        && !matches!(
+            status.phase.as_deref(),
+            Some("Succeeded" | "Failed" | "Unknown")
+        );
     let mut ips: Vec<IpAddr> = status
         .pod_ips
         .iter()
@@ -507,10 +547,12 @@ pub fn slim_pod(pod: &Pod) -> Result<Option<SlimPod>, ConvertError> {
     if ips.is_empty() {
         return Ok(None);
     }
+    ips.shrink_to_fit();
     Ok(Some(SlimPod {
         namespace,
         name,
         ips,
+        live,
     }))
 }
 

@@ -52,6 +52,11 @@ impl Kubernetes {
         }
     }
 
+    /// What answers are made of.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The index answers are read from.
     pub fn index(&self) -> &Arc<Index> {
         &self.index

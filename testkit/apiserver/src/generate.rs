@@ -100,6 +100,45 @@ pub fn cluster(
     out
 }
 
+/// Pods per generated pod namespace.
+pub const PODS_PER_NAMESPACE: usize = 1000;
+/// Where generated pod IPs start: 100.64.0.0/10, apart from the endpoint addresses.
+const STANDALONE_POD_IP_BASE: u32 = u32::from_be_bytes([100, 64, 0, 0]);
+const STANDALONE_POD_IP_END: u32 = u32::from_be_bytes([100, 127, 255, 255]);
+
+/// Generates `pods` running pods `pod-I` in namespaces `pods-0`, `pods-1`, …
+/// ([`PODS_PER_NAMESPACE`] each, namespaces included), with unique IPv4 addresses
+/// counting up from 100.64.0.1 (skipping `.0`/`.255`): what `pods verified` and
+/// `autopath` watch, at the scale of a large cluster.
+///
+/// # Panics
+///
+/// If the address range runs out (more than about four million pods).
+pub fn pods(pods: usize) -> Vec<Value> {
+    let namespaces = pods.div_ceil(PODS_PER_NAMESPACE);
+    let mut out = Vec::with_capacity(namespaces + pods);
+    for n in 0..namespaces {
+        out.push(objects::namespace(&format!("pods-{n}"), &[]));
+    }
+    let mut next = STANDALONE_POD_IP_BASE;
+    for i in 0..pods {
+        loop {
+            assert!(
+                next < STANDALONE_POD_IP_END,
+                "generate::pods: out of pod IPs"
+            );
+            next += 1;
+            if !matches!(next & 0xff, 0 | 0xff) {
+                break;
+            }
+        }
+        let ns = format!("pods-{}", i / PODS_PER_NAMESPACE);
+        let ip = Ipv4Addr::from(next).to_string();
+        out.push(objects::pod(&ns, &format!("pod-{i}"), &ip));
+    }
+    out
+}
+
 /// The next endpoint IP, skipping addresses ending in `.0` or `.255`.
 fn pod_ip(next: &mut u32) -> String {
     loop {
@@ -115,6 +154,19 @@ fn pod_ip(next: &mut u32) -> String {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn pods_are_deterministic_and_unique() {
+        let a = pods(2500);
+        assert_eq!(a, pods(2500));
+        assert_eq!(a.iter().filter(|o| o["kind"] == "Namespace").count(), 3);
+        let ips: HashSet<&str> = a
+            .iter()
+            .filter_map(|o| o["status"]["podIP"].as_str())
+            .collect();
+        assert_eq!(ips.len(), 2500);
+        assert!(ips.contains("100.64.0.1"));
+    }
 
     #[test]
     fn deterministic_and_unique() {

@@ -16,7 +16,7 @@ use clusterdns_test_apiserver::{ApiServer, Options, generate, load};
 const USAGE: &str = "\
 usage: test-apiserver [--listen ADDR] [--admin-listen ADDR] [--load FILE_OR_DIR]...
                       [--generate-services N [--endpoints-per-service M] [--headless-fraction F]]
-                      [--bookmark-interval SECONDS]
+                      [--generate-pods N] [--bookmark-interval SECONDS]
 
   --listen ADDR                 address to serve on (default 127.0.0.1:0)
   --admin-listen ADDR           also serve the /_test/ routes alone on ADDR, which stays up
@@ -25,6 +25,7 @@ usage: test-apiserver [--listen ADDR] [--admin-listen ADDR] [--load FILE_OR_DIR]
   --generate-services N         generate N services across N/100 namespaces
   --endpoints-per-service M     endpoints per generated service (default 1)
   --headless-fraction F         fraction (0..1) of generated services that are headless (default 0)
+  --generate-pods N             generate N running pods across N/1000 namespaces
   --bookmark-interval SECONDS   interval between watch bookmarks (default 1)";
 
 #[derive(Debug)]
@@ -35,6 +36,7 @@ struct Args {
     services: usize,
     endpoints_per_service: usize,
     headless_fraction: f64,
+    pods: usize,
     bookmark_interval: Duration,
 }
 
@@ -47,6 +49,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
         services: 0,
         endpoints_per_service: 1,
         headless_fraction: 0.0,
+        pods: 0,
         bookmark_interval: Duration::from_secs(1),
     };
     let mut args = args.into_iter();
@@ -84,6 +87,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             }
             "--load" => parsed.load.push(PathBuf::from(value()?)),
             "--generate-services" => parsed.services = number(&flag, value()?)?,
+            "--generate-pods" => parsed.pods = number(&flag, value()?)?,
             "--endpoints-per-service" => parsed.endpoints_per_service = number(&flag, value()?)?,
             "--headless-fraction" => {
                 let f: f64 = number(&flag, value()?)?;
@@ -144,6 +148,9 @@ async fn run(args: Args) -> Result<(), String> {
             args.endpoints_per_service,
             args.headless_fraction,
         ));
+    }
+    if args.pods > 0 {
+        objects.extend(generate::pods(args.pods));
     }
     let count = objects.len();
     api.try_load_objects(objects)

@@ -83,6 +83,8 @@ pub struct WireQuery<'a> {
     order: AnswerOrder,
     /// The listener's metrics label (`dns://:53`), once the server has set it.
     server: Option<&'a Arc<str>>,
+    /// The client's address, once the server has set it.
+    client: Option<std::net::IpAddr>,
 }
 
 impl<'a> WireQuery<'a> {
@@ -113,6 +115,7 @@ impl<'a> WireQuery<'a> {
             answer_payload: MAX_UDP_PAYLOAD,
             order: AnswerOrder::AsFound,
             server: None,
+            client: None,
         };
         let mut at = HEADER_LEN;
         loop {
@@ -191,6 +194,16 @@ impl<'a> WireQuery<'a> {
     /// Tells plugins which listener the query came in on (`Ctx::server`).
     pub fn set_server(&mut self, server: &'a Arc<str>) {
         self.server = Some(server);
+    }
+
+    /// Tells plugins who asked (`Ctx::src`): `autopath` answers pods by their namespace.
+    pub fn set_client(&mut self, client: std::net::IpAddr) {
+        self.client = Some(client);
+    }
+
+    /// The client's address, once the server has set it.
+    pub fn client(&self) -> Option<std::net::IpAddr> {
+        self.client
     }
 
     /// The listener's metrics label, as `Ctx::server`.

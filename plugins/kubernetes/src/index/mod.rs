@@ -44,6 +44,7 @@
 //! queries read on the request path.
 
 mod entry;
+mod pods;
 mod reverse;
 
 use std::net::IpAddr;
@@ -61,6 +62,7 @@ pub use reverse::ReverseRef;
 use crate::metrics;
 use crate::object::{Kind, KindSet, Object, ObjectKey, ServiceKind, SlimPod, SlimService};
 use entry::{SliceChange, SliceContent};
+use pods::PodMap;
 use reverse::ReverseIndex;
 
 /// What queries read.
@@ -69,7 +71,7 @@ pub struct View {
     services: HashMap<Key, Arc<ServiceEntry>>,
     namespaces: HashSet<Arc<str>>,
     reverse: ReverseIndex,
-    pod_ips: HashMap<IpAddr, Vec<(Arc<str>, u32)>>,
+    pods: PodMap,
 }
 
 impl View {
@@ -91,32 +93,17 @@ impl View {
 
     /// Whether a pod in `namespace` has `ip`.
     pub fn pod_has_ip(&self, namespace: &str, ip: IpAddr) -> bool {
-        self.pod_ips
-            .get(&ip)
-            .is_some_and(|owners| owners.iter().any(|(ns, _)| &**ns == namespace))
+        self.pods.namespace_has(namespace, ip)
+    }
+
+    /// The namespace of a pod with `ip` (the first one indexed, when pods share it).
+    pub fn pod_namespace(&self, ip: IpAddr) -> Option<&Arc<str>> {
+        self.pods.namespace_of(ip)
     }
 
     /// How many service entries there are.
     pub fn service_count(&self) -> usize {
         self.services.len()
-    }
-
-    fn pod_ip(&mut self, namespace: &Arc<str>, ip: IpAddr, add: bool) {
-        let owners = self.pod_ips.entry(ip).or_default();
-        match owners.iter().position(|(ns, _)| ns == namespace) {
-            Some(i) if add => owners[i].1 += 1,
-            Some(i) => {
-                owners[i].1 -= 1;
-                if owners[i].1 == 0 {
-                    owners.swap_remove(i);
-                }
-            }
-            None if add => owners.push((namespace.clone(), 1)),
-            None => {}
-        }
-        if owners.is_empty() {
-            self.pod_ips.remove(&ip);
-        }
     }
 }
 
@@ -127,7 +114,8 @@ struct Store {
     /// (namespace, slice name) → the slice's service and trigger time.
     slices: HashMap<Key, SliceMeta>,
     namespaces: HashSet<Arc<str>>,
-    pods: HashMap<Key, SlimPod>,
+    /// How many (address, pod) pairs the view's pod map holds (for the metrics).
+    pod_count: usize,
     /// How many entries have their Service (the count of Service objects).
     services: usize,
 }
@@ -155,7 +143,8 @@ impl Store {
                 .map(|(k, _)| key(k))
                 .collect(),
             Kind::EndpointSlice => self.slices.keys().map(key).collect(),
-            Kind::Pod => self.pods.keys().map(key).collect(),
+            // Pods are not kept by name: a list replaces the whole pod map instead.
+            Kind::Pod => Vec::new(),
             Kind::Namespace => self
                 .namespaces
                 .iter()
@@ -173,7 +162,7 @@ impl Store {
             Kind::Service => self.services,
             Kind::EndpointSlice => self.slices.len(),
             Kind::Namespace => self.namespaces.len(),
-            Kind::Pod => self.pods.len(),
+            Kind::Pod => self.pod_count,
         }
     }
 }
@@ -235,13 +224,13 @@ impl Op {
                     .is_some_and(|slice| slice.holds(&update.content))
             }
             Op::Namespace(name) => store.namespaces.contains(name),
-            Op::Pod(pod) => {
-                let key = NameRef {
-                    namespace: &pod.namespace,
-                    name: &pod.name,
-                };
-                store.pods.get(&key) == Some(pod)
-            }
+            Op::Pod(pod) => match view.pods.find_owner(&pod.namespace, &pod.name) {
+                Some(owner) => pod
+                    .ips
+                    .iter()
+                    .all(|ip| view.pods.has(*ip, owner) == pod.live),
+                None => !pod.live,
+            },
             Op::Remove(_) => false,
         }
     }
@@ -253,6 +242,8 @@ impl Op {
 struct Listing {
     ops: Vec<Op>,
     seen: HashSet<ObjectKey>,
+    /// The live pods listed, as the map that replaces the view's.
+    pods: PodMap,
 }
 
 /// What a batch changes in one entry.
@@ -279,7 +270,8 @@ struct Touched {
     /// (namespace, service) → its changes.
     services: HashMap<Key, Pending>,
     namespaces: Vec<(Arc<str>, bool)>,
-    pod_ips: Vec<(Arc<str>, IpAddr, bool)>,
+    /// Pods whose addresses to note (live) or forget.
+    pods: Vec<SlimPod>,
     /// (namespace, service, trigger time) of changed slices.
     triggers: Vec<(Arc<str>, Arc<str>, f64)>,
 }
@@ -463,6 +455,15 @@ impl Index {
 
     /// Notes `object` in `listing`, keeping it only if it changes something.
     fn stage(&self, store: &Store, view: &View, listing: &mut Listing, object: Object) {
+        if let Object::Pod(pod) = object {
+            if pod.live {
+                let owner = listing.pods.owner(&pod.namespace, &pod.name);
+                for ip in pod.ips {
+                    listing.pods.add(ip, owner);
+                }
+            }
+            return;
+        }
         listing.seen.insert(object.key());
         let op = Op::upsert(object, self.endpoint_pod_names);
         if !op.is_noop(store, view) {
@@ -472,7 +473,7 @@ impl Index {
 
     /// Applies a complete list of `kinds` as one batch.
     fn commit(&self, store: &mut Store, kinds: KindSet, listing: Listing, record_latency: bool) {
-        let Listing { ops, seen } = listing;
+        let Listing { ops, seen, pods } = listing;
         let removed: Vec<ObjectKey> = {
             let view = self.view.read();
             kinds
@@ -484,6 +485,17 @@ impl Index {
         drop(seen);
         let ops = removed.into_iter().map(Op::Remove).chain(ops);
         self.apply_batch(store, ops, record_latency);
+        if kinds.contains(Kind::Pod) {
+            let old = {
+                let mut view = self.view.write();
+                store.pod_count = pods.len();
+                std::mem::replace(&mut view.pods, pods)
+            };
+            if old.len() != store.pod_count {
+                self.serial.store(unix_now(), Ordering::Relaxed);
+            }
+            metrics::set_objects(&self.label, Kind::Pod.as_str(), store.pod_count);
+        }
     }
 
     fn apply_batch(
@@ -570,10 +582,17 @@ impl Index {
                     view.namespaces.remove(&namespace);
                 }
             }
-            for (namespace, ip, add) in touched.pod_ips {
-                changed = true;
-                view.pod_ip(&namespace, ip, add);
+            for pod in touched.pods {
+                let owner = view.pods.owner(&pod.namespace, &pod.name);
+                for ip in pod.ips {
+                    changed |= if pod.live {
+                        view.pods.add(ip, owner)
+                    } else {
+                        view.pods.remove(ip, owner)
+                    };
+                }
             }
+            store.pod_count = view.pods.len();
         }
         if changed {
             self.serial.store(unix_now(), Ordering::Relaxed);
@@ -664,25 +683,7 @@ fn apply_op(store: &mut Store, view: &View, op: Op, touched: &mut Touched) {
                 touched.namespaces.push((name, true));
             }
         }
-        Op::Pod(pod) => {
-            let key = Key::new(&pod.namespace, &pod.name);
-            let old_ips = store
-                .pods
-                .get(&key)
-                .map(|p| p.ips.clone())
-                .unwrap_or_default();
-            if old_ips == pod.ips {
-                store.pods.insert(key, pod);
-                return;
-            }
-            for ip in old_ips {
-                touched.pod_ips.push((pod.namespace.clone(), ip, false));
-            }
-            for ip in &pod.ips {
-                touched.pod_ips.push((pod.namespace.clone(), *ip, true));
-            }
-            store.pods.insert(key, pod);
-        }
+        Op::Pod(pod) => touched.pods.push(pod),
         Op::Remove(key) => remove(store, view, &key, touched),
     }
 }
@@ -711,13 +712,9 @@ fn remove(store: &mut Store, view: &View, key: &ObjectKey, touched: &mut Touched
                 touched.namespaces.push((namespace, false));
             }
         }
-        Kind::Pod => {
-            if let Some(old) = store.pods.remove(&name) {
-                for ip in old.ips {
-                    touched.pod_ips.push((old.namespace.clone(), ip, false));
-                }
-            }
-        }
+        // Pods are not kept by name: a pod forgets its addresses through a change
+        // that carries them (see `pods`).
+        Kind::Pod => {}
     }
 }
 

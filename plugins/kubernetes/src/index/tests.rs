@@ -284,13 +284,69 @@ fn pod_addresses_are_indexed_per_namespace() {
     let (index, sink) = loaded(F1);
     assert!(index.read().pod_has_ip("podns", ip("10.240.0.1")));
     assert!(!index.read().pod_has_ip("testns", ip("10.240.0.1")));
+    assert_eq!(
+        index.read().pod_namespace(ip("10.240.0.1")).map(|n| &**n),
+        Some("podns")
+    );
+    let pod = |live: bool| {
+        Object::Pod(crate::object::SlimPod {
+            namespace: Arc::from("podns"),
+            name: Arc::from("foo"),
+            ips: vec![ip("10.240.0.1")],
+            live,
+        })
+    };
+    // A delete by key alone (no addresses to forget) keeps the map as it is.
     sink.send(Change::Delete(ObjectKey {
         kind: Kind::Pod,
         namespace: Arc::from("podns"),
         name: Arc::from("foo"),
     }))
     .unwrap();
+    assert!(index.read().pod_has_ip("podns", ip("10.240.0.1")));
+    // Another pod that is gone does not take the address with it.
+    sink.send(Change::Apply(Object::Pod(crate::object::SlimPod {
+        namespace: Arc::from("podns"),
+        name: Arc::from("other"),
+        ips: vec![ip("10.240.0.1")],
+        live: false,
+    })))
+    .unwrap();
+    assert!(index.read().pod_has_ip("podns", ip("10.240.0.1")));
+    // The pod itself, gone with its addresses (a watched delete, a finished pod).
+    sink.send(Change::Apply(pod(false))).unwrap();
     assert!(!index.read().pod_has_ip("podns", ip("10.240.0.1")));
+    assert_eq!(index.read().pod_namespace(ip("10.240.0.1")), None);
+    sink.send(Change::Apply(pod(true))).unwrap();
+    assert!(index.read().pod_has_ip("podns", ip("10.240.0.1")));
+}
+
+#[test]
+fn a_list_replaces_the_pod_map() {
+    let (index, sink) = loaded(F1);
+    assert!(index.read().pod_has_ip("podns", ip("10.240.0.1")));
+    let mut objects = objects(F1);
+    objects.retain(|o| !matches!(o, Object::Pod(_)));
+    objects.push(Object::Pod(crate::object::SlimPod {
+        namespace: Arc::from("shop"),
+        name: Arc::from("client"),
+        ips: vec![ip("10.240.0.9"), ip("fd00::9")],
+        live: true,
+    }));
+    sink.send(Change::ListStart).unwrap();
+    for object in objects {
+        sink.send(Change::Listed(object)).unwrap();
+    }
+    // Until the list is done, queries see the old map.
+    assert!(index.read().pod_has_ip("podns", ip("10.240.0.1")));
+    sink.send(Change::ListDone).unwrap();
+    let view = index.read();
+    assert!(!view.pod_has_ip("podns", ip("10.240.0.1")));
+    assert!(view.pod_has_ip("shop", ip("10.240.0.9")));
+    assert_eq!(
+        view.pod_namespace(ip("fd00::9")).map(|n| &**n),
+        Some("shop")
+    );
 }
 
 #[test]

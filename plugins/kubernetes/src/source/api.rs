@@ -8,10 +8,11 @@
 //! | Services | `GET /api/v1/services` | `labels` |
 //! | EndpointSlices | `GET /apis/discovery.k8s.io/v1/endpointslices` | `kubernetes.io/service-name` and `labels` |
 //! | Namespaces | `GET /api/v1/namespaces`, metadata only | `namespace_labels` |
-//! | Pods (`pods verified`) | `GET /api/v1/pods` | `labels` |
+//! | Pods (`pods verified`) | `GET /api/v1/pods` | `labels`, and the field selector `status.phase!=Succeeded,status.phase!=Failed` |
 //!
 //! Lists are paged so a large cluster never arrives as one huge response: 500 objects
-//! a page (client-go's default), 100 for EndpointSlices (see `SLICE_PAGE_SIZE`).
+//! a page (client-go's default), 100 for EndpointSlices and Pods (see `SLICE_PAGE_SIZE`
+//! and `POD_PAGE_SIZE`).
 //! Objects are made slim as they arrive and the full API objects are dropped at once.
 //! The client is built in the background ([`client`]): a missing or broken
 //! configuration is logged and retried, and the zone stays unsynced meanwhile (SERVFAIL,
@@ -61,6 +62,13 @@ const PAGE_SIZE: u32 = 500;
 /// (at 10,000 services and 100,000 endpoints, pages of 100 slices instead of 500 took
 /// 8 MiB off the resident size after sync).
 const SLICE_PAGE_SIZE: u32 = 100;
+/// The pods watched: those that may still have a running container. A pod that
+/// finishes leaves the selection, and is watched as deleted (with its addresses).
+const POD_FIELDS: &str = "status.phase!=Succeeded,status.phase!=Failed";
+/// Pods per list page. Like slices, a page is decoded whole, and a cluster has many
+/// times more pods than the pod map keeps per pod (12 bytes): pages of 500 pods left
+/// more memory with the allocator than the whole map takes (see `benches/pod-map.sh`).
+const POD_PAGE_SIZE: u32 = 100;
 /// How long to wait before trying again to build a client from a configuration that
 /// did not work (a kubeconfig that is not there yet, say).
 const RECONNECT_DELAY: Duration = Duration::from_secs(5);
@@ -158,7 +166,9 @@ impl ApiSource {
                 ),
                 Kind::Pod => reflectors.spawn(
                     kinds
-                        .reflector(kind, labels.to_owned(), PAGE_SIZE, sink, convert_pod)
+                        .reflector(kind, labels.to_owned(), POD_PAGE_SIZE, sink, convert_pod)
+                        .with_fields(POD_FIELDS)
+                        .with_deleted(convert_gone_pod)
                         .run(),
                 ),
             };
@@ -224,6 +234,14 @@ fn convert_namespace(
 
 fn convert_pod(pod: &Pod) -> Result<Option<Object>, ConvertError> {
     Ok(slim_pod(pod)?.map(Object::Pod))
+}
+
+/// A deleted pod, as the addresses to forget.
+fn convert_gone_pod(pod: &Pod) -> Result<Option<Object>, ConvertError> {
+    Ok(slim_pod(pod)?.map(|mut pod| {
+        pod.live = false;
+        Object::Pod(pod)
+    }))
 }
 
 impl Source for ApiSource {

@@ -155,10 +155,15 @@ enum WatchEnd {
 pub struct Reflector<K: Resource + Clone + 'static> {
     api: Api<K>,
     selector: String,
+    /// The field selector (empty for none).
+    fields: String,
     page_size: u32,
     kind: Kind,
     sink: ChangeSink,
     convert: Convert<K>,
+    /// How a deleted object is sent: as the object it was (a pod's addresses, to
+    /// forget them), or, when `None` or when it gives nothing, as its key.
+    deleted: Option<Convert<K>>,
     health: Arc<ApiHealth>,
     timing: Timing,
     backoff: Backoff,
@@ -187,15 +192,31 @@ where
         Self {
             api,
             selector,
+            fields: String::new(),
             page_size,
             kind,
             sink,
             convert,
+            deleted: None,
             health,
             timing,
             backoff: Backoff::new(timing.backoff),
             outage: Outage::new(kind, url),
         }
+    }
+
+    /// Lists and watches only objects whose fields match `fields` (a field selector).
+    /// An object that stops matching is watched as deleted.
+    pub fn with_fields(mut self, fields: &str) -> Self {
+        self.fields = fields.to_owned();
+        self
+    }
+
+    /// Sends deleted objects converted by `deleted` (when it gives one) instead of
+    /// their keys.
+    pub fn with_deleted(mut self, deleted: Convert<K>) -> Self {
+        self.deleted = Some(deleted);
+        self
     }
 
     /// Feeds the sink until it closes (the plugin is gone).
@@ -251,6 +272,9 @@ where
         if !self.selector.is_empty() {
             params = params.labels(&self.selector);
         }
+        if !self.fields.is_empty() {
+            params = params.fields(&self.fields);
+        }
         let mut started = false;
         let mut listed = 0usize;
         let mut version = String::new();
@@ -295,6 +319,9 @@ where
         if !self.selector.is_empty() {
             params = params.labels(&self.selector);
         }
+        if !self.fields.is_empty() {
+            params = params.fields(&self.fields);
+        }
         let started = Instant::now();
         let stream = match self.request(self.api.watch(&params, version)).await {
             Ok(stream) => stream,
@@ -329,7 +356,7 @@ where
                 }
                 WatchEvent::Deleted(object) => {
                     note_version(version, &object);
-                    self.sink.send(Change::Delete(self.key(&object)))?;
+                    self.sink.send(self.gone(&object))?;
                 }
                 WatchEvent::Bookmark(bookmark) => {
                     if !bookmark.metadata.resource_version.is_empty() {
@@ -413,6 +440,14 @@ where
                 tracing::warn!(kind = %self.kind, object = %self.key(object), %error, "kubernetes: ignoring an update that cannot be used");
                 None
             }
+        }
+    }
+
+    /// The change a watched delete makes.
+    fn gone(&self, object: &K) -> Change {
+        match self.deleted.map(|deleted| deleted(object)) {
+            Some(Ok(Some(slim))) => Change::Apply(slim),
+            _ => Change::Delete(self.key(object)),
         }
     }
 
