@@ -22,6 +22,7 @@ mod pressure;
 mod protocol;
 mod reload;
 mod reply_source;
+mod rollout;
 mod tcp;
 mod truncation;
 mod wire_path;
