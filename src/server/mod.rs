@@ -1,12 +1,14 @@
 //! DNS listeners: UDP and TCP on one address and port, serving a set of server blocks.
 //!
 //! - [`codec`]: decode a query, encode an answer (EDNS, truncation, error answers);
+//! - `drain`: answering after SIGTERM until the queries stop;
 //! - `handler`: packet → block → chain → answer, shared by both transports;
 //! - `udp` + `mmsg`: the batched UDP loop, one thread per `SO_REUSEPORT` socket;
 //! - `tcp`: the TCP front end;
 //! - `routes`: which block serves a name.
 
 pub mod codec;
+mod drain;
 mod handler;
 mod mmsg;
 mod routes;
@@ -22,6 +24,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use drain::{Drain, DrainOptions};
 pub use handler::ListenerState;
 pub use routes::{Block, Routes};
 pub use tcp::TcpLimits;
@@ -122,6 +125,7 @@ impl DnsListener {
         label: &str,
         routes: Arc<Routes>,
         options: ListenerOptions,
+        drain: Arc<Drain>,
         runtime: &Handle,
     ) -> Result<Self, ListenError> {
         let (udp_sockets, tcp_listener) = bind_pair(ip, port, options.udp_workers)?;
@@ -136,6 +140,7 @@ impl DnsListener {
             server: Label::from(label),
             routes: ArcSwap::new(routes),
             local: udp_addr,
+            drain,
         });
         let udp = UdpWorkers::start(
             udp_sockets,

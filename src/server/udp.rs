@@ -135,30 +135,53 @@ impl Worker {
                     continue;
                 }
             };
-            for i in 0..n {
-                let Some(datagram) = incoming.get(i) else {
-                    continue;
-                };
-                let (client, local) = (datagram.client, datagram.local);
-                let buf = outgoing.next_buf();
-                match prepare(&self.state, datagram.packet, client, Protocol::Udp, buf) {
-                    Prepared::Reply => outgoing.commit(client, local),
-                    Prepared::Drop => {}
-                    Prepared::Run(mut chain) => match chain.as_mut().poll(&mut cx) {
-                        Poll::Ready(job) => {
-                            if finish(job, buf) {
-                                outgoing.commit(client, local);
-                            }
-                        }
-                        Poll::Pending => self.wait_in_runtime(chain, client, local),
-                    },
-                }
-                if outgoing.is_full() {
-                    outgoing.send(fd);
-                }
-            }
-            outgoing.send(fd);
+            self.answer(&incoming, n, &mut outgoing, &mut cx);
         }
+        // Answer what is already queued on the socket before it closes. Another process
+        // may share the port (SO_REUSEPORT, an in-place restart): it receives every new
+        // datagram once this socket is closed, but the ones queued here would be lost.
+        if self.socket.set_nonblocking(true).is_ok() {
+            while let Ok(n) = incoming.recv(fd) {
+                if n == 0 {
+                    break;
+                }
+                self.answer(&incoming, n, &mut outgoing, &mut cx);
+            }
+        }
+    }
+
+    /// Answers the first `n` datagrams of `incoming`.
+    fn answer(
+        &self,
+        incoming: &RecvBatch,
+        n: usize,
+        outgoing: &mut SendBatch,
+        cx: &mut Context<'_>,
+    ) {
+        let fd = self.socket.as_raw_fd();
+        for i in 0..n {
+            let Some(datagram) = incoming.get(i) else {
+                continue;
+            };
+            let (client, local) = (datagram.client, datagram.local);
+            let buf = outgoing.next_buf();
+            match prepare(&self.state, datagram.packet, client, Protocol::Udp, buf) {
+                Prepared::Reply => outgoing.commit(client, local),
+                Prepared::Drop => {}
+                Prepared::Run(mut chain) => match chain.as_mut().poll(cx) {
+                    Poll::Ready(job) => {
+                        if finish(job, buf) {
+                            outgoing.commit(client, local);
+                        }
+                    }
+                    Poll::Pending => self.wait_in_runtime(chain, client, local),
+                },
+            }
+            if outgoing.is_full() {
+                outgoing.send(fd);
+            }
+        }
+        outgoing.send(fd);
     }
 
     /// Hands a query that must wait to the runtime, if the bound allows. The answer goes

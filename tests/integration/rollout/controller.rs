@@ -207,7 +207,8 @@ fn sync(state: &mut State, net: &Network, cleanup: bool, started: Instant) {
     if serving == state.in_service {
         return;
     }
-    net.set_backends(&serving).expect("program the service chain");
+    net.set_backends(&serving)
+        .expect("program the service chain");
     let removed: Vec<u8> = state
         .in_service
         .iter()

@@ -253,6 +253,7 @@ impl Replica {
             .arg(crate::support::binary())
             .arg("-conf")
             .arg(corefile)
+            .args(["--drain-limit", &super::drain_limit()])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -280,7 +281,11 @@ impl Drop for Replica {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("----- replica {} ({}) -----\n{text}", self.slot, self.log.display());
+            eprintln!(
+                "----- replica {} ({}) -----\n{text}",
+                self.slot,
+                self.log.display()
+            );
         }
         self.signal(libc::SIGCONT);
         let _ = self.child.kill();

@@ -14,7 +14,8 @@
 //! their figures are what the test is for.
 //!
 //! `ROLLOUT_QPS` sets the rate of new-socket UDP queries (default 500; the reused socket
-//! sends a fifth of it, TCP 20/s), `ROLLOUT_LAMEDUCK` the lameduck (default 2s);
+//! sends a fifth of it, TCP 20/s), `ROLLOUT_LAMEDUCK` the lameduck (default 2s),
+//! `ROLLOUT_DRAIN_LIMIT` the replicas' `--drain-limit` (default 8s);
 //! `benches/rollout.sh` runs the lab at higher rates.
 
 mod client;
@@ -67,6 +68,12 @@ fn rates() -> Rates {
     }
 }
 
+/// The replicas' `--drain-limit`: shorter than the default (20s) to keep the test
+/// short.
+fn drain_limit() -> String {
+    std::env::var("ROLLOUT_DRAIN_LIMIT").unwrap_or_else(|_| "8s".into())
+}
+
 fn lameduck() -> String {
     std::env::var("ROLLOUT_LAMEDUCK").unwrap_or_else(|_| "2s".into())
 }
@@ -116,7 +123,13 @@ fn corefile() -> String {
             text.push_str("       manifests cluster.yaml\n");
         }
     }
-    for expected in ["lameduck ", "manifests ", "reload 2s", "ready", "prometheus :9153"] {
+    for expected in [
+        "lameduck ",
+        "manifests ",
+        "reload 2s",
+        "ready",
+        "prometheus :9153",
+    ] {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }
     assert!(!text.contains("forward"), "{text}");
@@ -182,8 +195,12 @@ impl Scene {
             .add_slot(slot)
             .unwrap_or_else(|e| panic!("slot {slot}: {e}"));
         let log = self.path(&format!("replica-{slot}-{}.log", self.replicas.len()));
-        self.replicas
-            .push(Replica::start(slot, &namespace, &self.path("Corefile"), log));
+        self.replicas.push(Replica::start(
+            slot,
+            &namespace,
+            &self.path("Corefile"),
+            log,
+        ));
         self.controller.add(slot);
         self.controller.note(format!("replica {slot} started"));
     }
@@ -212,11 +229,7 @@ impl Scene {
     fn wait_exits(&mut self, slots: &[u8], deadline: Duration) {
         let start = Instant::now();
         for slot in slots {
-            let index = self
-                .replicas
-                .iter()
-                .position(|r| r.slot == *slot)
-                .unwrap();
+            let index = self.replicas.iter().position(|r| r.slot == *slot).unwrap();
             loop {
                 if let Some(status) = self.replicas[index].exited() {
                     assert!(status.success(), "replica {slot}: {status}");
@@ -326,7 +339,8 @@ fn rolling_update(name: &'static str, cleanup: bool) -> Report {
         scene.delete(old);
     }
     scene.wait_exits(&[1, 2], Duration::from_secs(60));
-    scene.finish(Duration::from_secs(1))
+    // Long enough to see flows still pinned to a replica that has exited.
+    scene.finish(Duration::from_secs(3))
 }
 
 #[test]
@@ -426,10 +440,16 @@ fn rollout_hung_replica_leaves_the_service_within_3_seconds() {
     // The design bound: the last good probe, then `failure_threshold` probes that time
     // out; at most 3 s with deploy/'s settings (asserted with slack for a loaded machine).
     let bound = probe.period * probe.failure_threshold + probe.timeout;
-    assert!(bound <= Duration::from_secs(3), "deploy/'s probes: {probe:?}");
+    assert!(
+        bound <= Duration::from_secs(3),
+        "deploy/'s probes: {probe:?}"
+    );
     assert!(window < bound.as_secs_f64() + 1.5, "window {window:.2}s");
     // Only the hung replica's share of the window is lost.
-    assert!(report.total_lost() * 2 < report.total_sent(), "lost too many");
+    assert!(
+        report.total_lost() * 2 < report.total_sent(),
+        "lost too many"
+    );
 }
 
 #[test]
@@ -440,7 +460,10 @@ fn rollout_killed_replica() {
     let probe = shipped_readiness_probe();
     let bound = probe.period * probe.failure_threshold + probe.timeout;
     assert!(window < bound.as_secs_f64() + 1.5, "window {window:.2}s");
-    assert!(report.total_lost() * 2 < report.total_sent(), "lost too many");
+    assert!(
+        report.total_lost() * 2 < report.total_sent(),
+        "lost too many"
+    );
 }
 
 /// A new process on the same address: it binds the DNS port beside the old one
@@ -463,7 +486,9 @@ fn rollout_in_place_restart() {
     let namespace = scene.net.slot_namespace(1);
     let log = scene.path("replica-1-next.log");
     let next = Replica::start(1, &namespace, &conf, log);
-    scene.controller.note("replica 1' started on the same address");
+    scene
+        .controller
+        .note("replica 1' started on the same address");
     wait_http_ready(&scene.net, "10.244.1.2:8182", Duration::from_secs(20));
     scene.controller.note("replica 1' ready");
     scene.replica(1).signal(libc::SIGTERM);
