@@ -87,6 +87,7 @@ impl Controller {
                         probes.into_iter().filter_map(|p| p.join().ok()).collect()
                     });
                     {
+                        let mut state_events = Vec::new();
                         let mut state = state.lock();
                         for (slot, ok) in results {
                             if let Some(e) = state.endpoints.iter_mut().find(|e| e.slot == slot) {
@@ -95,12 +96,16 @@ impl Controller {
                                     e.ready = true;
                                 } else {
                                     e.failures += 1;
+                                    let at = started.elapsed().as_secs_f64();
+                                    let what = format!("replica {slot}: probe failed");
+                                    state_events.push((at, what));
                                     if e.failures >= probe.failure_threshold {
                                         e.ready = false;
                                     }
                                 }
                             }
                         }
+                        state.events.extend(state_events);
                         sync(&mut state, &net, cleanup, started);
                     }
                     // The kubelet's ticker: the next probe a period after this one began.

@@ -431,15 +431,25 @@ fn broken_replica(name: &'static str, signal: libc::c_int) -> (Report, f64) {
     (report, window)
 }
 
+/// How long a hung replica can stay in the Service with `probe`.
+fn worst_case_window(probe: Probe) -> Duration {
+    probe.period
+        + probe.period.max(probe.timeout) * probe.failure_threshold.saturating_sub(1)
+        + probe.timeout
+}
+
 #[test]
 #[ignore = "needs root, nftables, conntrack"]
 fn rollout_hung_replica_leaves_the_service_within_3_seconds() {
     let _one = prerequisites();
     let (report, window) = broken_replica("hung replica (SIGSTOP)", libc::SIGSTOP);
     let probe = shipped_readiness_probe();
-    // The design bound: the last good probe, then `failure_threshold` probes that time
-    // out; at most 3 s with deploy/'s settings (asserted with slack for a loaded machine).
-    let bound = probe.period * probe.failure_threshold + probe.timeout;
+    // The design bound: up to a period from the last good probe to the next, then
+    // `failure_threshold` probes that time out, back to back when the timeout is not
+    // shorter than the period; at most 3 s with deploy/'s settings. The scenario stops
+    // the replica right after a good probe (its worst case); the lab's kube-proxy adds
+    // about 0.1 s, and the assertion slack for a loaded machine.
+    let bound = worst_case_window(probe);
     assert!(
         bound <= Duration::from_secs(3),
         "deploy/'s probes: {probe:?}"
@@ -458,7 +468,7 @@ fn rollout_killed_replica() {
     let _one = prerequisites();
     let (report, window) = broken_replica("killed replica (SIGKILL)", libc::SIGKILL);
     let probe = shipped_readiness_probe();
-    let bound = probe.period * probe.failure_threshold + probe.timeout;
+    let bound = worst_case_window(probe);
     assert!(window < bound.as_secs_f64() + 1.5, "window {window:.2}s");
     assert!(
         report.total_lost() * 2 < report.total_sent(),

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Lost queries through rollouts, at rates the CI test does not use: runs the rollout lab
+# (tests/integration/rollout: network namespaces, kube-proxy's nftables VIP, conntrack,
+# a probing endpoint controller, the real binary with deploy/'s Corefile and lameduck)
+# at each RATE of new-socket UDP queries per second (plus a fifth of it on one reused
+# socket, and 20 TCP queries/s), and prints every scenario's lost/sent per transport
+# and when the losses happened.
+#
+#   benches/rollout.sh [RATE...]      default: 2000 10000 (release build, lameduck 5s,
+#                                     the default --drain-limit 20s)
+#   benches/rollout.sh --smoke        one scenario at 200 queries/s (debug build)
+#
+# Needs root, ip, nft, conntrack. FILTER selects scenarios (a test-name substring,
+# default: all of them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+filter=${FILTER:-rollout_}
+if [ "${1:-}" = --smoke ]; then
+    ROLLOUT_QPS=200 cargo test --quiet -p clusterdns --test integration rollout_scale_down \
+        -- --ignored --nocapture --test-threads 1 2>&1 | grep -E '^(==|   )'
+    exit "${PIPESTATUS[0]}"
+fi
+rates=("$@")
+[ ${#rates[@]} -gt 0 ] || rates=(2000 10000)
+cargo test --release --no-run --quiet -p clusterdns --test integration
+for rate in "${rates[@]}"; do
+    echo "### $rate new-socket UDP queries/s"
+    ROLLOUT_QPS=$rate ROLLOUT_LAMEDUCK=${ROLLOUT_LAMEDUCK:-5s} \
+        ROLLOUT_DRAIN_LIMIT=${ROLLOUT_DRAIN_LIMIT:-20s} \
+        cargo test --release --quiet -p clusterdns --test integration "$filter" \
+        -- --ignored --nocapture --test-threads 1 2>&1 | grep -E '^(==|   |test .*FAILED)' || true
+done
