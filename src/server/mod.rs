@@ -5,13 +5,15 @@
 //! - `handler`: packet → block → chain → answer, shared by both transports;
 //! - `udp` + `mmsg`: the batched UDP loop, one thread per `SO_REUSEPORT` socket;
 //! - `tcp`: the TCP front end;
-//! - `routes`: which block serves a name.
+//! - `routes`: which block serves a name;
+//! - `shed`: the bounded set of queries waiting for an upstream, oldest shed first.
 
 pub mod codec;
 mod drain;
 mod handler;
 mod mmsg;
 mod routes;
+mod shed;
 mod tcp;
 mod udp;
 
@@ -79,7 +81,8 @@ pub fn answer_inline(
 pub struct ListenerOptions {
     /// UDP sockets (and threads) on the port.
     pub udp_workers: usize,
-    /// Queries that may wait for I/O at once, per listener.
+    /// Queries that may wait for I/O at once, per listener; beyond it the oldest is
+    /// cancelled to admit a new one.
     pub max_waiting: usize,
     /// TCP limits.
     pub tcp: TcpLimits,

@@ -6,8 +6,8 @@
 //! Cluster-zone and cached answers complete on that first poll, so they cost no task,
 //! no channel and no extra system call. A query that must wait (forwarding) is moved,
 //! as it is, to the tokio runtime, which finishes it and replies on the same socket;
-//! how many may wait at once is bounded, and beyond the bound new waiting queries
-//! are dropped (the client retries) rather than queued without limit.
+//! how many may wait at once is bounded, and beyond the bound the oldest waiting query
+//! is cancelled to admit the new one (`shed`), rather than queued without limit.
 //!
 //! A socket bound to a wildcard address learns each query's destination address
 //! (`IP_PKTINFO` / `IPV6_PKTINFO`) and answers from it, on both send paths: on a host
@@ -25,10 +25,10 @@ use std::time::Duration;
 use clusterdns_api::Protocol;
 use socket2::{Domain, Socket, Type};
 use tokio::runtime::Handle;
-use tokio::sync::Semaphore;
 
 use super::handler::{ChainFuture, ListenerState, Prepared, finish, prepare};
 use super::mmsg::{self, PacketInfo, RecvBatch, SendBatch};
+use super::shed::WaitingSet;
 
 /// Socket buffer size asked of the kernel: deep enough to absorb bursts while a worker
 /// is busy (the kernel caps it at `net.core.rmem_max`).
@@ -75,7 +75,7 @@ impl UdpWorkers {
         max_waiting: usize,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let waiting = Arc::new(Semaphore::new(max_waiting));
+        let waiting = WaitingSet::new(max_waiting, state.server.clone());
         let mut threads = Vec::with_capacity(sockets.len());
         for (i, socket) in sockets.into_iter().enumerate() {
             let worker = Worker {
@@ -108,7 +108,7 @@ struct Worker {
     state: Arc<ListenerState>,
     runtime: Handle,
     stop: Arc<AtomicBool>,
-    waiting: Arc<Semaphore>,
+    waiting: Arc<WaitingSet>,
 }
 
 impl Worker {
@@ -184,21 +184,17 @@ impl Worker {
         outgoing.send(fd);
     }
 
-    /// Hands a query that must wait to the runtime, if the bound allows. The answer goes
-    /// to `client`, from `local` (where the client sent the query).
+    /// Hands a query that must wait to the runtime, in the bounded waiting set (which
+    /// cancels its oldest query when full). The answer goes to `client`, from `local`
+    /// (where the client sent the query).
     fn wait_in_runtime(&self, chain: ChainFuture, client: SocketAddr, local: Option<PacketInfo>) {
-        let Ok(permit) = self.waiting.clone().try_acquire_owned() else {
-            tracing::debug!("too many queries waiting; dropping one");
-            return;
-        };
         let socket = self.socket.clone();
-        self.runtime.spawn(async move {
+        self.waiting.spawn(&self.runtime, async move {
             let job = chain.await;
             let mut buf = Vec::with_capacity(512);
             if finish(job, &mut buf) {
                 let _ = mmsg::send_one(&socket, &buf, client, local.as_ref());
             }
-            drop(permit);
         });
     }
 }

@@ -158,9 +158,12 @@ async fn exit_within(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drains_until_quiet_after_lameduck() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, dns, ready, metrics) =
-        start_with_lameduck(&dir, "1s", &["--drain-quiet", "700ms", "--drain-limit", "20s"])
-            .await;
+    let (child, dns, ready, metrics) = start_with_lameduck(
+        &dir,
+        "1s",
+        &["--drain-quiet", "700ms", "--drain-limit", "20s"],
+    )
+    .await;
     sigterm(&child);
     let signalled = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -172,7 +175,11 @@ async fn drains_until_quiet_after_lameduck() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (_, body) = http_get(metrics, "/metrics").await;
-    let lameduck = metric(&body, "coredns_shutdown_requests_total", "phase=\"lameduck\"");
+    let lameduck = metric(
+        &body,
+        "coredns_shutdown_requests_total",
+        "phase=\"lameduck\"",
+    );
     let drained = metric(&body, "coredns_shutdown_requests_total", "phase=\"drain\"");
     assert!(lameduck >= 5, "lameduck {lameduck}\n{body}");
     assert!(drained >= 10, "drain {drained}\n{body}");
@@ -192,9 +199,12 @@ async fn drains_until_quiet_after_lameduck() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_stops_at_its_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, dns, _, _) =
-        start_with_lameduck(&dir, "500ms", &["--drain-quiet", "1s", "--drain-limit", "2s"])
-            .await;
+    let (child, dns, _, _) = start_with_lameduck(
+        &dir,
+        "500ms",
+        &["--drain-quiet", "1s", "--drain-limit", "2s"],
+    )
+    .await;
     sigterm(&child);
     let signalled = Instant::now();
     let asking = tokio::spawn(async move {

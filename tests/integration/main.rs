@@ -16,6 +16,7 @@ mod kubernetes_api_outage;
 mod lameduck;
 mod loop_detection;
 mod malformed;
+mod overload;
 mod plugins;
 mod pod_view;
 mod pressure;
