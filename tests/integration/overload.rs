@@ -23,7 +23,7 @@ const MAX_WAITING: usize = 16;
 
 /// An upstream that answers every query NOERROR (no records), `delay` after it came;
 /// counts the queries.
-async fn slow_upstream(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+pub(crate) async fn slow_upstream(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
     let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let addr = socket.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
