@@ -9,7 +9,7 @@ mod cache;
 mod check;
 mod deploy;
 mod forward;
-mod forward_coalescing;
+mod forward_protection;
 mod http;
 mod kubernetes;
 mod kubernetes_api;

@@ -26,6 +26,7 @@ struct Metrics {
     healthcheck_broken: Counter,
     max_concurrent_rejects: Counter,
     coalesced: Counter,
+    over_budget: Family<ToLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -41,6 +42,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         healthcheck_broken: Counter::default(),
         max_concurrent_rejects: Counter::default(),
         coalesced: Counter::default(),
+        over_budget: Family::default(),
     };
     clusterdns_api::metrics::register(
         "proxy_request_duration_seconds",
@@ -76,6 +78,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "forward_coalesced_requests",
         "Counter of queries answered with the upstream answer of an identical query already in flight.",
         metrics.coalesced.clone(),
+    );
+    clusterdns_api::metrics::register(
+        "forward_upstream_budget_exceeded",
+        "Counter of queries not sent to an upstream because its upstream_rate budget was spent.",
+        metrics.over_budget.clone(),
     );
     metrics
 });
@@ -140,4 +147,12 @@ pub(crate) fn coalesced(count: usize) {
     METRICS
         .coalesced
         .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+}
+
+/// A query was not sent to `to`: its `upstream_rate` budget was spent.
+pub(crate) fn over_budget(to: &Label) {
+    METRICS
+        .over_budget
+        .get_or_create(&[proxy_name(), ("to", to.clone())])
+        .inc();
 }

@@ -264,7 +264,8 @@ impl Forward {
                 }
                 Err(error) => {
                     tracing::debug!(upstream = %upstream.addr, proto = proto.as_str(), %error, "forward: upstream failed");
-                    if !counted {
+                    // Over its budget is not a failure of the upstream.
+                    if !counted && !matches!(error, ExchangeError::OverBudget(_)) {
                         self.client.failed(upstream);
                     }
                     last_error = Some((upstream.addr, error));

@@ -72,3 +72,56 @@ async fn identical_questions_in_flight_are_sent_upstream_once() {
     }
     assert_eq!(upstream_queries.load(Ordering::SeqCst), 3);
 }
+
+/// `upstream_rate`: a storm of distinct names sends an upstream at most its budget a
+/// second; the rest fail at once (SERVFAIL, counted) instead of pushing the upstream
+/// past its own limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_is_sent_at_most_its_budget() {
+    let (upstream, upstream_queries) = slow_upstream(Duration::from_millis(10)).await;
+    let server = TestServer::start(
+        &format!(
+            "example.org {{\n    bind 127.0.0.1\n    prometheus 127.0.0.1:0\n    forward . {upstream} {{\n        upstream_rate 10\n    }}\n}}\n"
+        ),
+        &[],
+    )
+    .await;
+    let dns = server.udp();
+    let storm = 60;
+    let started = std::time::Instant::now();
+    let mut askers = Vec::new();
+    for i in 0..storm {
+        let packet = query(&format!("n{i}.example.org."), RecordType::A)
+            .to_vec()
+            .unwrap();
+        askers.push(tokio::spawn(async move {
+            udp_raw(dns, &packet, Duration::from_secs(3)).await
+        }));
+    }
+    let mut servfail = 0;
+    for asker in askers {
+        let reply = Message::from_vec(&asker.await.unwrap().expect("answered")).unwrap();
+        if reply.metadata.response_code == ResponseCode::ServFail {
+            servfail += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let sent = upstream_queries.load(Ordering::SeqCst);
+    println!(
+        "a storm of {storm} names with upstream_rate 10: {sent} sent upstream in {elapsed:.2}s, {servfail} SERVFAIL"
+    );
+    // A second's worth at once, plus what refills while the storm is asked.
+    assert!(
+        sent >= 10 && (sent as f64) <= 11.0 + 10.0 * elapsed,
+        "{sent}"
+    );
+    assert_eq!(servfail, storm - sent, "the rest fail, at once");
+    let (_, body) = crate::support::http_get(server.http("/metrics"), "/metrics").await;
+    let exceeded: u64 = body
+        .lines()
+        .filter(|l| l.starts_with("coredns_forward_upstream_budget_exceeded_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    // Each refused query counted at least once (once per attempt at the upstream).
+    assert!(exceeded >= servfail as u64, "{exceeded} < {servfail}");
+}
