@@ -515,6 +515,7 @@ mod tests {
              health_check 1s no_rec domain Example.NET\n\
              policy round_robin\n\
              max_concurrent 1000\n\
+             upstream_rate 900\n\
              failover servfail REFUSED\n\
              next NXDOMAIN\n\
              next_on_nodata\n\
@@ -544,6 +545,7 @@ mod tests {
         );
         assert_eq!(config.policy, Policy::RoundRobin);
         assert_eq!(config.max_concurrent, Some(1000));
+        assert_eq!(config.upstream_rate, Some(900));
         assert_eq!(
             config.failover,
             [ResponseCode::ServFail, ResponseCode::Refused]
@@ -554,6 +556,7 @@ mod tests {
 
         let config = parse("forward . 10.0.0.1 {\nmax_concurrent 0\npolicy sequential\n}").unwrap();
         assert_eq!(config.max_concurrent, None, "0 means unlimited");
+        assert_eq!(config.upstream_rate, None);
         assert_eq!(config.policy, Policy::Sequential);
     }
 
