@@ -211,8 +211,7 @@ async fn run(rates: Rates, started: Instant, stop: Arc<AtomicBool>) -> Counts {
             }
         })
         .await;
-    let counts = counts.borrow().clone();
-    counts
+    counts.borrow().clone()
 }
 
 fn record(tally: &mut Tally, sent: f64, outcome: Outcome) {
@@ -221,13 +220,11 @@ fn record(tally: &mut Tally, sent: f64, outcome: Outcome) {
         Outcome::Answered => tally.answered += 1,
         Outcome::Lost { stray } => {
             tally.lost_at.push(sent);
+            tally.stray += stray;
             if stray > 0 {
                 tally.lost_in_flight += 1;
             }
         }
-    }
-    if let Outcome::Lost { stray } = outcome {
-        tally.stray += stray;
     }
 }
 
