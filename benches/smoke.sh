@@ -35,6 +35,7 @@ SERVICES=300 run core-scaling.sh 1 1
 run cluster-scale.sh 200 2
 run api-outage.sh --smoke
 run rollout.sh --smoke
+run overload.sh --smoke
 if [ ${#failed[@]} -gt 0 ]; then
     echo "benchmark scripts failed: ${failed[*]}" >&2
     exit 1

@@ -254,6 +254,7 @@ impl Replica {
             .arg("-conf")
             .arg(corefile)
             .args(["--drain-limit", &super::drain_limit()])
+            .args(["--drain-quiet", &super::drain_quiet()])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())

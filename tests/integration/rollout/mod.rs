@@ -15,7 +15,8 @@
 //!
 //! `ROLLOUT_QPS` sets the rate of new-socket UDP queries (default 500; the reused socket
 //! sends a fifth of it, TCP 20/s), `ROLLOUT_LAMEDUCK` the lameduck (default 2s),
-//! `ROLLOUT_DRAIN_LIMIT` the replicas' `--drain-limit` (default 8s);
+//! `ROLLOUT_DRAIN_LIMIT` the replicas' `--drain-limit` (default 8s), `ROLLOUT_DRAIN_QUIET`
+//! their `--drain-quiet` (default 1s; `0s`: no drain, exit right after lameduck);
 //! `benches/rollout.sh` runs the lab at higher rates.
 
 mod client;
@@ -72,6 +73,11 @@ fn rates() -> Rates {
 /// short.
 fn drain_limit() -> String {
     std::env::var("ROLLOUT_DRAIN_LIMIT").unwrap_or_else(|_| "8s".into())
+}
+
+/// The replicas' `--drain-quiet` (default: the binary's, 1s; `0s` turns drain off).
+fn drain_quiet() -> String {
+    std::env::var("ROLLOUT_DRAIN_QUIET").unwrap_or_else(|_| "1s".into())
 }
 
 fn lameduck() -> String {
