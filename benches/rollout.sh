@@ -6,12 +6,12 @@
 # socket, and 20 TCP queries/s), and prints every scenario's lost/sent per transport
 # and when the losses happened.
 #
-#   benches/rollout.sh [RATE...]      default: 2000 10000 (release build, lameduck 5s,
-#                                     the default --drain-limit 20s)
-#   benches/rollout.sh --smoke        one scenario at 200 queries/s (debug build)
+#   benches/rollout.sh [RATE...]      default: 2000 10000 (replicas: the release build,
+#                                     lameduck 5s, the default --drain-limit 20s)
+#   benches/rollout.sh --smoke        one scenario at 200 queries/s
 #
 # Needs root, ip, nft, conntrack. FILTER selects scenarios (a test-name substring,
-# default: all of them).
+# default: all of them); ROLLOUT_DRAIN_QUIET=0s runs the replicas without drain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 filter=${FILTER:-rollout_}
@@ -22,11 +22,12 @@ if [ "${1:-}" = --smoke ]; then
 fi
 rates=("$@")
 [ ${#rates[@]} -gt 0 ] || rates=(2000 10000)
-cargo test --release --no-run --quiet -p clusterdns --test integration
+target_dir=${CARGO_TARGET_DIR:-target}
+cargo build --release --quiet -p clusterdns --bin clusterdns
+export ROLLOUT_BINARY=${ROLLOUT_BINARY:-$target_dir/release/clusterdns}
+export ROLLOUT_LAMEDUCK=${ROLLOUT_LAMEDUCK:-5s} ROLLOUT_DRAIN_LIMIT=${ROLLOUT_DRAIN_LIMIT:-20s}
 for rate in "${rates[@]}"; do
-    echo "### $rate new-socket UDP queries/s"
-    ROLLOUT_QPS=$rate ROLLOUT_LAMEDUCK=${ROLLOUT_LAMEDUCK:-5s} \
-        ROLLOUT_DRAIN_LIMIT=${ROLLOUT_DRAIN_LIMIT:-20s} \
-        cargo test --release --quiet -p clusterdns --test integration "$filter" \
+    echo "### $rate new-socket UDP queries/s (replicas: $ROLLOUT_BINARY)"
+    ROLLOUT_QPS=$rate cargo test --quiet -p clusterdns --test integration "$filter" \
         -- --ignored --nocapture --test-threads 1 2>&1 | grep -E '^(==|   |test .*FAILED)' || true
 done

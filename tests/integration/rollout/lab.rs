@@ -250,7 +250,7 @@ impl Replica {
         let file = File::create(&log).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", namespace])
-            .arg(crate::support::binary())
+            .arg(super::replica_binary())
             .arg("-conf")
             .arg(corefile)
             .args(["--drain-limit", &super::drain_limit()])

@@ -15,7 +15,7 @@
 //!
 //! `ROLLOUT_QPS` sets the rate of new-socket UDP queries (default 500; the reused socket
 //! sends a fifth of it, TCP 20/s), `ROLLOUT_LAMEDUCK` the lameduck (default 2s),
-//! `ROLLOUT_DRAIN_LIMIT` the replicas' `--drain-limit` (default 8s), `ROLLOUT_DRAIN_QUIET`
+//! `ROLLOUT_BINARY` the replicas' binary (default: this build's), `ROLLOUT_DRAIN_LIMIT` the replicas' `--drain-limit` (default 8s), `ROLLOUT_DRAIN_QUIET`
 //! their `--drain-quiet` (default 1s; `0s`: no drain, exit right after lameduck);
 //! `benches/rollout.sh` runs the lab at higher rates.
 
@@ -73,6 +73,14 @@ fn rates() -> Rates {
 /// short.
 fn drain_limit() -> String {
     std::env::var("ROLLOUT_DRAIN_LIMIT").unwrap_or_else(|_| "8s".into())
+}
+
+/// The replicas' binary: this build's, or `ROLLOUT_BINARY` (a release build, for the
+/// benchmark's rates).
+fn replica_binary() -> PathBuf {
+    std::env::var_os("ROLLOUT_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::support::binary().to_path_buf())
 }
 
 /// The replicas' `--drain-quiet` (default: the binary's, 1s; `0s` turns drain off).
