@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 filter=${FILTER:-rollout_}
 if [ "${1:-}" = --smoke ]; then
     ROLLOUT_QPS=200 cargo test --quiet -p clusterdns --test integration rollout_scale_down \
-        -- --ignored --nocapture --test-threads 1 2>&1 | grep -E '^(==|   )'
+        -- --ignored --nocapture --test-threads 1 2>&1 | grep -E '==|^   '
     exit "${PIPESTATUS[0]}"
 fi
 rates=("$@")
@@ -29,5 +29,5 @@ export ROLLOUT_LAMEDUCK=${ROLLOUT_LAMEDUCK:-5s} ROLLOUT_DRAIN_LIMIT=${ROLLOUT_DR
 for rate in "${rates[@]}"; do
     echo "### $rate new-socket UDP queries/s (replicas: $ROLLOUT_BINARY)"
     ROLLOUT_QPS=$rate cargo test --quiet -p clusterdns --test integration "$filter" \
-        -- --ignored --nocapture --test-threads 1 2>&1 | grep -E '^(==|   |test .*FAILED)' || true
+        -- --ignored --nocapture --test-threads 1 2>&1 | grep -E '==|^   |FAILED' || true
 done
