@@ -37,6 +37,8 @@ run api-outage.sh --smoke
 run node-local.sh 1 1
 run pod-map.sh 2000
 run autopath.sh 5
+run rollout.sh --smoke
+run overload.sh --smoke
 if [ ${#failed[@]} -gt 0 ]; then
     echo "benchmark scripts failed: ${failed[*]}" >&2
     exit 1

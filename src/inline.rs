@@ -68,6 +68,7 @@ impl InlineServer {
                 server: Label::from(listener.label.as_str()),
                 routes: ArcSwap::new(listener.routes),
                 local,
+                drain: std::sync::Arc::new(crate::server::Drain::new()),
             },
             _plugins: plan.plugins,
         })

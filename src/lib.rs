@@ -39,7 +39,7 @@ use crate::assemble::Plan;
 use crate::http::{HttpError, HttpServers, NewListeners, Retired};
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{DnsListener, ListenError, ListenerOptions};
+use crate::server::{DnsListener, Drain, DrainOptions, ListenError, ListenerOptions};
 
 /// How to run the server.
 #[derive(Clone, Debug)]
@@ -50,6 +50,8 @@ pub struct Options {
     pub dns_port: u16,
     /// Listener tuning.
     pub listener: ListenerOptions,
+    /// How long to keep answering after the lameduck delay.
+    pub drain: DrainOptions,
 }
 
 impl Options {
@@ -59,6 +61,7 @@ impl Options {
             conf: conf.into(),
             dns_port: 53,
             listener: ListenerOptions::default(),
+            drain: DrainOptions::default(),
         }
     }
 }
@@ -113,6 +116,7 @@ pub struct Server {
 pub(crate) struct Shared {
     options: Options,
     readiness: Arc<Readiness>,
+    drain: Arc<Drain>,
     running: tokio::sync::Mutex<Running>,
     bound: parking_lot::RwLock<BoundAddrs>,
     /// Reloads that failed (also counted, process-wide, in `coredns_reload_failed_total`).
@@ -147,6 +151,7 @@ impl Server {
         let shared = Arc::new(Shared {
             options: options.clone(),
             readiness,
+            drain: Arc::new(Drain::new()),
             running: tokio::sync::Mutex::new(Running {
                 listeners: Vec::new(),
                 http: HttpServers::default(),
@@ -204,18 +209,31 @@ impl Server {
     }
 
     /// Shuts down gracefully: `/ready` fails at once, queries are still answered for
-    /// the lameduck delay (so the Service removes this replica before it stops), then
-    /// the listeners close.
+    /// the lameduck delay (so the Service removes this replica before it stops), then,
+    /// while queries still arrive (flows pinned here by stale conntrack entries), until
+    /// none has for [`DrainOptions::quiet`] or [`DrainOptions::limit`] has passed; then
+    /// the listeners close. Without a lameduck delay they close at once.
     pub async fn shutdown(self) {
+        let began = std::time::Instant::now();
+        self.shared.readiness.begin_shutdown();
+        self.shared.drain.begin_lameduck();
         if let Some((stop, task)) = self.reload {
             stop.cancel();
             let _ = task.await;
         }
-        self.shared.readiness.begin_shutdown();
         let mut running = self.shared.running.lock().await;
         if let Some(delay) = running.lameduck {
             tracing::info!(?delay, "lameduck: still answering before shutdown");
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(delay.saturating_sub(began.elapsed())).await;
+            let drain = self.shared.options.drain;
+            if !drain.quiet.is_zero() {
+                let drained = self.shared.drain.until_quiet(drain, began).await;
+                tracing::info!(
+                    ?drained,
+                    "drained: no query for {:?} (or at the limit)",
+                    drain.quiet
+                );
+            }
         }
         for (_, listener) in running.listeners.drain(..) {
             listener.stop().await;
@@ -295,6 +313,7 @@ impl Shared {
                 &listener.label,
                 listener.routes.clone(),
                 self.options.listener,
+                self.drain.clone(),
                 &runtime,
             ) {
                 Ok(started) => {

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clusterdns::server::DrainOptions;
 use clusterdns::{Options, Server, registry};
 use clusterdns_nodelocal::{NodeLocalFlags, NodeSetup};
 use tracing_subscriber::EnvFilter;
@@ -15,6 +16,10 @@ const USAGE: &str =
   --conf FILE     the Corefile (default ./Corefile)
   --dns-port N    port of server blocks whose keys name none (default 53)
   --udp-workers N UDP sockets and threads per listener (default: one per core)
+  --drain-quiet D after SIGTERM and lameduck, answer until no query has come for D
+                  (default 1s; 0s: stop right after lameduck)
+  --drain-limit D stop at the latest D after SIGTERM (default 20s; keep it below the
+                  pod's terminationGracePeriodSeconds)
   --check         parse the Corefile and build every plugin, print the errors or \"ok\"
   --plugins       list the plugins compiled in
   --version       print the version
@@ -30,6 +35,7 @@ enum Command {
         conf: PathBuf,
         port: u16,
         udp_workers: Option<usize>,
+        drain: DrainOptions,
     },
     Check {
         conf: PathBuf,
@@ -45,6 +51,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     let mut port = 53u16;
     let mut check = false;
     let mut udp_workers = None;
+    let mut drain = DrainOptions::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // `--conf=FILE` and `-conf FILE` are both accepted, like Go's flag package.
@@ -72,6 +79,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                     || format!("--udp-workers: expected a positive number, got {text:?}"),
                 )?);
             }
+            "drain-quiet" => drain.quiet = duration("--drain-quiet", &value("--drain-quiet")?)?,
+            "drain-limit" => drain.limit = duration("--drain-limit", &value("--drain-limit")?)?,
             "check" => check = true,
             "plugins" => return Ok(Command::Plugins),
             "version" => return Ok(Command::Version),
@@ -86,8 +95,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             conf,
             port,
             udp_workers,
+            drain,
         }
     })
+}
+
+/// A Go duration (`1s`, `500ms`, `1m30s`), or an error naming `flag`.
+fn duration(flag: &str, text: &str) -> Result<std::time::Duration, String> {
+    clusterdns_api::parse_duration(text)
+        .ok_or_else(|| format!("{flag}: expected a duration such as 1s or 500ms, got {text:?}"))
 }
 
 fn main() -> ExitCode {
@@ -139,7 +155,8 @@ fn main() -> ExitCode {
             conf,
             port,
             udp_workers,
-        } => serve(conf, port, udp_workers, node_local),
+            drain,
+        } => serve(conf, port, udp_workers, drain, node_local),
     }
 }
 
@@ -170,6 +187,7 @@ fn serve(
     conf: PathBuf,
     port: u16,
     udp_workers: Option<usize>,
+    drain: DrainOptions,
     node_local: Option<NodeLocalFlags>,
 ) -> ExitCode {
     tracing_subscriber::fmt()
@@ -211,6 +229,7 @@ fn serve(
     runtime.block_on(async move {
         let mut options = Options::new(conf);
         options.dns_port = port;
+        options.drain = drain;
         if let Some(workers) = udp_workers {
             options.listener.udp_workers = workers;
         }
@@ -270,7 +289,8 @@ mod tests {
             Ok(Command::Serve {
                 conf: "/etc/coredns/Corefile".into(),
                 port: 1053,
-                udp_workers: None
+                udp_workers: None,
+                drain: DrainOptions::default(),
             })
         );
         assert_eq!(
@@ -289,6 +309,13 @@ mod tests {
             })
         ));
         assert!(parse(&["--udp-workers", "0"]).is_err());
+        assert!(matches!(
+            parse(&["--drain-quiet", "500ms", "--drain-limit=25s"]),
+            Ok(Command::Serve { drain, .. })
+                if drain.quiet == std::time::Duration::from_millis(500)
+                    && drain.limit == std::time::Duration::from_secs(25)
+        ));
+        assert!(parse(&["--drain-quiet", "soon"]).is_err());
         assert_eq!(parse(&["--version"]), Ok(Command::Version));
         assert!(parse(&["--dns-port", "x"]).is_err());
         assert!(parse(&["--conf"]).is_err());

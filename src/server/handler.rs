@@ -29,6 +29,8 @@ pub struct ListenerState {
     pub routes: ArcSwap<Routes>,
     /// The address the listener is bound to.
     pub local: SocketAddr,
+    /// The server's shutdown phase: queries after SIGTERM are noted there.
+    pub drain: Arc<super::Drain>,
 }
 
 /// A query running through a chain, owning everything it needs, so it can be polled
@@ -134,6 +136,7 @@ pub fn prepare(
     buf: &mut Vec<u8>,
 ) -> Prepared {
     let start = Instant::now();
+    state.drain.seen();
     if let Some(mut query) = WireQuery::parse(packet, protocol == Protocol::Udp)
         && serve_wire(state, &mut query, client, protocol, start, buf)
     {

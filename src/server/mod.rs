@@ -1,15 +1,19 @@
 //! DNS listeners: UDP and TCP on one address and port, serving a set of server blocks.
 //!
 //! - [`codec`]: decode a query, encode an answer (EDNS, truncation, error answers);
+//! - `drain`: answering after SIGTERM until the queries stop;
 //! - `handler`: packet → block → chain → answer, shared by both transports;
 //! - `udp` + `mmsg`: the batched UDP loop, one thread per `SO_REUSEPORT` socket;
 //! - `tcp`: the TCP front end;
-//! - `routes`: which block serves a name.
+//! - `routes`: which block serves a name;
+//! - `shed`: the bounded set of queries waiting for an upstream, oldest shed first.
 
 pub mod codec;
+mod drain;
 mod handler;
 mod mmsg;
 mod routes;
+mod shed;
 mod tcp;
 mod udp;
 
@@ -22,6 +26,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use drain::{Drain, DrainOptions};
 pub use handler::ListenerState;
 pub use routes::{Block, Routes};
 pub use tcp::TcpLimits;
@@ -76,7 +81,8 @@ pub fn answer_inline(
 pub struct ListenerOptions {
     /// UDP sockets (and threads) on the port.
     pub udp_workers: usize,
-    /// Queries that may wait for I/O at once, per listener.
+    /// Queries that may wait for I/O at once, per listener; beyond it the oldest is
+    /// cancelled to admit a new one.
     pub max_waiting: usize,
     /// TCP limits.
     pub tcp: TcpLimits,
@@ -122,6 +128,7 @@ impl DnsListener {
         label: &str,
         routes: Arc<Routes>,
         options: ListenerOptions,
+        drain: Arc<Drain>,
         runtime: &Handle,
     ) -> Result<Self, ListenError> {
         let (udp_sockets, tcp_listener) = bind_pair(ip, port, options.udp_workers)?;
@@ -136,6 +143,7 @@ impl DnsListener {
             server: Label::from(label),
             routes: ArcSwap::new(routes),
             local: udp_addr,
+            drain,
         });
         let udp = UdpWorkers::start(
             udp_sockets,

@@ -70,7 +70,14 @@ pub fn bind_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
-/// Accepts connections until `stop` is cancelled.
+/// After `stop`, how long a connection still waits for a query before it is closed.
+/// Another process may share the port (SO_REUSEPORT, an in-place restart): a query sent
+/// on a connection this one accepted, or one waiting in its accept queue, would
+/// otherwise be lost when the listener closes.
+const LAST_CALL: Duration = Duration::from_millis(200);
+
+/// Accepts connections until `stop` is cancelled; then accepts those already waiting,
+/// closes the listener, and returns once every connection has had its last call.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<ListenerState>,
@@ -82,9 +89,17 @@ pub async fn serve(
         max_per_source: limits.max_per_source,
     });
     crate::connections::register_metrics();
+    // One clone per connection task: the count of connections still open.
+    let live = Arc::new(());
     loop {
         let accepted = tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => {
+                // Polled before its zero timeout: only connections already waiting.
+                match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+                    Ok(accepted) => accepted,
+                    Err(_) => break,
+                }
+            }
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -103,9 +118,16 @@ pub async fn serve(
         let (reader, writer) = stream.into_split();
         let state = state.clone();
         let stop = stop.clone();
-        tokio::spawn(serve_connection(
-            reader, writer, peer, state, limits, admission, stop,
-        ));
+        let live = live.clone();
+        tokio::spawn(async move {
+            serve_connection(reader, writer, peer, state, limits, admission, stop).await;
+            drop(live);
+        });
+    }
+    drop(listener);
+    let deadline = tokio::time::Instant::now() + LAST_CALL * 2;
+    while Arc::strong_count(&live) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -128,9 +150,14 @@ async fn serve_connection(
     let pipeline = Arc::new(Semaphore::new(limits.max_pipelined));
     let evicted = admission.tracked().closed().clone();
     loop {
-        let idle = admission.idle_timeout(limits.idle_timeout);
+        let idle = if stop.is_cancelled() {
+            LAST_CALL
+        } else {
+            admission.idle_timeout(limits.idle_timeout)
+        };
         let frame = tokio::select! {
-            () = stop.cancelled() => break,
+            // From now on the last call's shorter wait.
+            () = stop.cancelled(), if !stop.is_cancelled() => continue,
             () = evicted.cancelled() => break,
             frame = tokio::time::timeout(idle, read_frame(&mut reader)) => frame,
         };

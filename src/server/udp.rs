@@ -6,8 +6,8 @@
 //! Cluster-zone and cached answers complete on that first poll, so they cost no task,
 //! no channel and no extra system call. A query that must wait (forwarding) is moved,
 //! as it is, to the tokio runtime, which finishes it and replies on the same socket;
-//! how many may wait at once is bounded, and beyond the bound new waiting queries
-//! are dropped (the client retries) rather than queued without limit.
+//! how many may wait at once is bounded, and beyond the bound the oldest waiting query
+//! is cancelled to admit the new one (`shed`), rather than queued without limit.
 //!
 //! A socket bound to a wildcard address learns each query's destination address
 //! (`IP_PKTINFO` / `IPV6_PKTINFO`) and answers from it, on both send paths: on a host
@@ -25,10 +25,10 @@ use std::time::Duration;
 use clusterdns_api::Protocol;
 use socket2::{Domain, Socket, Type};
 use tokio::runtime::Handle;
-use tokio::sync::Semaphore;
 
 use super::handler::{ChainFuture, ListenerState, Prepared, finish, prepare};
 use super::mmsg::{self, PacketInfo, RecvBatch, SendBatch};
+use super::shed::WaitingSet;
 
 /// Socket buffer size asked of the kernel: deep enough to absorb bursts while a worker
 /// is busy (the kernel caps it at `net.core.rmem_max`).
@@ -75,7 +75,7 @@ impl UdpWorkers {
         max_waiting: usize,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let waiting = Arc::new(Semaphore::new(max_waiting));
+        let waiting = WaitingSet::new(max_waiting, state.server.clone());
         let mut threads = Vec::with_capacity(sockets.len());
         for (i, socket) in sockets.into_iter().enumerate() {
             let worker = Worker {
@@ -108,7 +108,7 @@ struct Worker {
     state: Arc<ListenerState>,
     runtime: Handle,
     stop: Arc<AtomicBool>,
-    waiting: Arc<Semaphore>,
+    waiting: Arc<WaitingSet>,
 }
 
 impl Worker {
@@ -135,47 +135,66 @@ impl Worker {
                     continue;
                 }
             };
-            for i in 0..n {
-                let Some(datagram) = incoming.get(i) else {
-                    continue;
-                };
-                let (client, local) = (datagram.client, datagram.local);
-                let buf = outgoing.next_buf();
-                match prepare(&self.state, datagram.packet, client, Protocol::Udp, buf) {
-                    Prepared::Reply => outgoing.commit(client, local),
-                    Prepared::Drop => {}
-                    Prepared::Run(mut chain) => match chain.as_mut().poll(&mut cx) {
-                        Poll::Ready(job) => {
-                            if finish(job, buf) {
-                                outgoing.commit(client, local);
-                            }
-                        }
-                        Poll::Pending => self.wait_in_runtime(chain, client, local),
-                    },
+            self.answer(&incoming, n, &mut outgoing, &mut cx);
+        }
+        // Answer what is already queued on the socket before it closes. Another process
+        // may share the port (SO_REUSEPORT, an in-place restart): it receives every new
+        // datagram once this socket is closed, but the ones queued here would be lost.
+        if self.socket.set_nonblocking(true).is_ok() {
+            while let Ok(n) = incoming.recv(fd) {
+                if n == 0 {
+                    break;
                 }
-                if outgoing.is_full() {
-                    outgoing.send(fd);
-                }
+                self.answer(&incoming, n, &mut outgoing, &mut cx);
             }
-            outgoing.send(fd);
         }
     }
 
-    /// Hands a query that must wait to the runtime, if the bound allows. The answer goes
-    /// to `client`, from `local` (where the client sent the query).
+    /// Answers the first `n` datagrams of `incoming`.
+    fn answer(
+        &self,
+        incoming: &RecvBatch,
+        n: usize,
+        outgoing: &mut SendBatch,
+        cx: &mut Context<'_>,
+    ) {
+        let fd = self.socket.as_raw_fd();
+        for i in 0..n {
+            let Some(datagram) = incoming.get(i) else {
+                continue;
+            };
+            let (client, local) = (datagram.client, datagram.local);
+            let buf = outgoing.next_buf();
+            match prepare(&self.state, datagram.packet, client, Protocol::Udp, buf) {
+                Prepared::Reply => outgoing.commit(client, local),
+                Prepared::Drop => {}
+                Prepared::Run(mut chain) => match chain.as_mut().poll(cx) {
+                    Poll::Ready(job) => {
+                        if finish(job, buf) {
+                            outgoing.commit(client, local);
+                        }
+                    }
+                    Poll::Pending => self.wait_in_runtime(chain, client, local),
+                },
+            }
+            if outgoing.is_full() {
+                outgoing.send(fd);
+            }
+        }
+        outgoing.send(fd);
+    }
+
+    /// Hands a query that must wait to the runtime, in the bounded waiting set (which
+    /// cancels its oldest query when full). The answer goes to `client`, from `local`
+    /// (where the client sent the query).
     fn wait_in_runtime(&self, chain: ChainFuture, client: SocketAddr, local: Option<PacketInfo>) {
-        let Ok(permit) = self.waiting.clone().try_acquire_owned() else {
-            tracing::debug!("too many queries waiting; dropping one");
-            return;
-        };
         let socket = self.socket.clone();
-        self.runtime.spawn(async move {
+        self.waiting.spawn(&self.runtime, async move {
             let job = chain.await;
             let mut buf = Vec::with_capacity(512);
             if finish(job, &mut buf) {
                 let _ = mmsg::send_one(&socket, &buf, client, local.as_ref());
             }
-            drop(permit);
         });
     }
 }

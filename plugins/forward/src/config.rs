@@ -67,6 +67,8 @@ pub(crate) struct ForwardConfig {
     pub policy: Policy,
     /// In-flight queries beyond which REFUSED is answered; `None`: unlimited.
     pub max_concurrent: Option<usize>,
+    /// Queries a second each upstream may be sent (`upstream_rate`); `None`: no limit.
+    pub upstream_rate: Option<u32>,
     /// Rcodes on which the next upstream is tried.
     pub failover: Vec<ResponseCode>,
     /// Rcodes on which the query goes to the next plugin.
@@ -124,6 +126,7 @@ impl ForwardConfig {
             health_check_domain: Name::root(),
             policy: Policy::Random,
             max_concurrent: None,
+            upstream_rate: None,
             failover: Vec::new(),
             next: Vec::new(),
             next_on_nodata: false,
@@ -185,6 +188,10 @@ impl ForwardConfig {
             "max_concurrent" => {
                 let max: usize = line.single()?.parse("a number of queries")?;
                 self.max_concurrent = (max > 0).then_some(max);
+            }
+            "upstream_rate" => {
+                let rate: u32 = line.single()?.parse("a number of queries per second")?;
+                self.upstream_rate = (rate > 0).then_some(rate);
             }
             "health_check" => self.health_check(line)?,
             "policy" => {
@@ -508,6 +515,7 @@ mod tests {
              health_check 1s no_rec domain Example.NET\n\
              policy round_robin\n\
              max_concurrent 1000\n\
+             upstream_rate 900\n\
              failover servfail REFUSED\n\
              next NXDOMAIN\n\
              next_on_nodata\n\
@@ -537,6 +545,7 @@ mod tests {
         );
         assert_eq!(config.policy, Policy::RoundRobin);
         assert_eq!(config.max_concurrent, Some(1000));
+        assert_eq!(config.upstream_rate, Some(900));
         assert_eq!(
             config.failover,
             [ResponseCode::ServFail, ResponseCode::Refused]
@@ -547,6 +556,7 @@ mod tests {
 
         let config = parse("forward . 10.0.0.1 {\nmax_concurrent 0\npolicy sequential\n}").unwrap();
         assert_eq!(config.max_concurrent, None, "0 means unlimited");
+        assert_eq!(config.upstream_rate, None);
         assert_eq!(config.policy, Policy::Sequential);
     }
 

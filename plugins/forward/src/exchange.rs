@@ -56,6 +56,9 @@ pub enum ExchangeError {
     /// The encoded query is shorter than a header or longer than a TCP frame.
     #[error("cannot encode the query: unexpected size {0}")]
     Size(usize),
+    /// The upstream's `upstream_rate` budget is spent: it was not asked.
+    #[error("over its budget of {0} queries/s")]
+    OverBudget(u32),
 }
 
 /// A query ready to be sent, with a fresh ID for each attempt.

@@ -5,6 +5,8 @@
 // Tests may unwrap; the non-test build of the crate is still checked for it.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod budget;
+mod coalesce;
 mod config;
 mod errors;
 mod exchange;

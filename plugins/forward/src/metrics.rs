@@ -25,6 +25,8 @@ struct Metrics {
     conn_cache_misses: Family<ToLabelsWith, Counter>,
     healthcheck_broken: Counter,
     max_concurrent_rejects: Counter,
+    coalesced: Counter,
+    over_budget: Family<ToLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -39,6 +41,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         conn_cache_misses: Family::default(),
         healthcheck_broken: Counter::default(),
         max_concurrent_rejects: Counter::default(),
+        coalesced: Counter::default(),
+        over_budget: Family::default(),
     };
     clusterdns_api::metrics::register(
         "proxy_request_duration_seconds",
@@ -69,6 +73,16 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "forward_max_concurrent_rejects",
         "Counter of the number of queries rejected because the concurrent queries were at maximum.",
         metrics.max_concurrent_rejects.clone(),
+    );
+    clusterdns_api::metrics::register(
+        "forward_coalesced_requests",
+        "Counter of queries answered with the upstream answer of an identical query already in flight.",
+        metrics.coalesced.clone(),
+    );
+    clusterdns_api::metrics::register(
+        "forward_upstream_budget_exceeded",
+        "Counter of queries not sent to an upstream because its upstream_rate budget was spent.",
+        metrics.over_budget.clone(),
     );
     metrics
 });
@@ -126,4 +140,19 @@ pub(crate) fn healthcheck_broken() {
 /// A query answered REFUSED because `max_concurrent` queries were in flight.
 pub(crate) fn max_concurrent_reject() {
     METRICS.max_concurrent_rejects.inc();
+}
+
+/// `count` queries were answered with an identical query's upstream answer.
+pub(crate) fn coalesced(count: usize) {
+    METRICS
+        .coalesced
+        .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+}
+
+/// A query was not sent to `to`: its `upstream_rate` budget was spent.
+pub(crate) fn over_budget(to: &Label) {
+    METRICS
+        .over_budget
+        .get_or_create(&[proxy_name(), ("to", to.clone())])
+        .inc();
 }

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
+use crate::coalesce::{Coalescer, Key, Role, personalise};
 use crate::config::{ATTEMPTS_PER_UPSTREAM, ForwardConfig};
 use crate::errors::{ExchangeError, ForwardError, SetupError};
 use crate::exchange::Outgoing;
@@ -42,6 +43,7 @@ pub struct Forward {
     next: Vec<ResponseCode>,
     next_on_nodata: bool,
     failfast: bool,
+    coalescer: Coalescer,
 }
 
 impl std::fmt::Debug for Forward {
@@ -84,6 +86,7 @@ impl Forward {
             next: config.next.clone(),
             next_on_nodata: config.next_on_nodata,
             failfast: config.failfast,
+            coalescer: Coalescer::default(),
         })
     }
 
@@ -132,10 +135,24 @@ impl Forward {
         };
         let outgoing =
             Outgoing::from_ctx(ctx).map_err(|e| self.error(ctx, &ForwardError::Query(e)))?;
-        let reply = self
-            .resolve(&outgoing, self.proto(ctx.protocol))
-            .await
-            .map_err(|error| self.error(ctx, &error))?;
+        let proto = self.proto(ctx.protocol);
+        let resolved = match self.coalescer.join(Key::new(ctx, proto)) {
+            Role::Lead(lead) => {
+                let result = self.resolve(&outgoing, proto).await.map_err(Arc::new);
+                let waiters = lead.finish(&result);
+                if waiters > 0 {
+                    metrics::coalesced(waiters);
+                }
+                result
+            }
+            Role::Follow(leader) => match leader.await {
+                Ok(shared) => shared.map(|reply| personalise(reply, ctx)),
+                // The leader was cancelled: ask on our own.
+                Err(_) => self.resolve(&outgoing, proto).await.map_err(Arc::new),
+            },
+            Role::Alone => self.resolve(&outgoing, proto).await.map_err(Arc::new),
+        };
+        let reply = resolved.map_err(|error| self.error(ctx, &error))?;
         drop(slot);
         let rcode = reply.metadata.response_code;
         if self.next.contains(&rcode)
@@ -247,7 +264,8 @@ impl Forward {
                 }
                 Err(error) => {
                     tracing::debug!(upstream = %upstream.addr, proto = proto.as_str(), %error, "forward: upstream failed");
-                    if !counted {
+                    // Over its budget is not a failure of the upstream.
+                    if !counted && !matches!(error, ExchangeError::OverBudget(_)) {
                         self.client.failed(upstream);
                     }
                     last_error = Some((upstream.addr, error));

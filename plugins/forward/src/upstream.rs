@@ -14,6 +14,7 @@ use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::RateBudget;
 use crate::config::ForwardConfig;
 use crate::errors::SetupError;
 use crate::exchange::{self, Conn, ExchangeError, Outgoing};
@@ -41,6 +42,8 @@ pub(crate) struct Upstream {
     probing: AtomicBool,
     /// Idle TCP connections, oldest first.
     idle: Mutex<VecDeque<Idle>>,
+    /// Queries a second it may be sent (`upstream_rate`).
+    budget: Option<RateBudget>,
 }
 
 #[derive(Debug)]
@@ -50,8 +53,9 @@ struct Idle {
 }
 
 impl Upstream {
-    pub fn new(addr: SocketAddr, tls: Option<TlsTarget>) -> Self {
+    pub fn new(addr: SocketAddr, tls: Option<TlsTarget>, rate: Option<u32>) -> Self {
         Self {
+            budget: rate.map(RateBudget::new),
             addr,
             label: Label::from(addr.to_string().as_str()),
             tls,
@@ -167,7 +171,11 @@ impl Client {
             } else {
                 None
             };
-            upstreams.push(Arc::new(Upstream::new(upstream.addr, tls)));
+            upstreams.push(Arc::new(Upstream::new(
+                upstream.addr,
+                tls,
+                config.upstream_rate,
+            )));
         }
         Ok(Self {
             upstreams,
@@ -202,6 +210,12 @@ impl Client {
         proto: Protocol,
         deadline: Instant,
     ) -> Result<Message, ExchangeError> {
+        if let Some(rate) = &upstream.budget
+            && !rate.try_take()
+        {
+            metrics::over_budget(&upstream.label);
+            return Err(ExchangeError::OverBudget(rate.per_second()));
+        }
         let budget = deadline.saturating_duration_since(Instant::now());
         let proto = if upstream.tls.is_some() {
             Protocol::Tcp
