@@ -37,6 +37,7 @@ run api-outage.sh --smoke
 run node-local.sh 1 1
 run pod-map.sh 2000
 run autopath.sh 5
+SERVICES=100 run autopath-wire.sh 1 1
 if [ ${#failed[@]} -gt 0 ]; then
     echo "benchmark scripts failed: ${failed[*]}" >&2
     exit 1
