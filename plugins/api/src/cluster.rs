@@ -96,10 +96,11 @@ pub trait ClusterDirectory: Send + Sync + 'static {
     /// (the name as asked). `None` when `qname` is not in the cluster zones.
     fn search_path(&self, qname: &Name, namespace: &str) -> Option<Vec<Name>>;
 
-    /// Whether the question's name exists in the cluster zone with records of its own:
-    /// its answer, of any type, is not NXDOMAIN (NODATA counts as existing) and is no
-    /// CNAME to another name (an ExternalName service). `false` for a name outside the
-    /// cluster zones, a reverse name, and while the zone has not been loaded.
+    /// Whether an A, AAAA or SRV question names something in the cluster zone with
+    /// records of its own: its answer is not NXDOMAIN (NODATA counts as existing) and
+    /// is no CNAME to another name (an ExternalName service). `false` for other
+    /// question types, a name outside the cluster zones, a reverse name, and while the
+    /// zone has not been loaded.
     ///
     /// `autopath` asks it on the wire path (so it allocates nothing): a name that
     /// exists is its own first search-path element's answer, which `kubernetes` then

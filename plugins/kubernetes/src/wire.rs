@@ -133,17 +133,24 @@ pub fn answer(
     }
 }
 
-/// Whether `query`'s name exists in the zone with records of its own: the same
-/// [`ZoneLookup::lookup_base`] as [`answer`] and the ordinary path, so what exists here
-/// is what both paths answer without NXDOMAIN (NODATA included). An ExternalName (a
-/// CNAME to another name), a reverse name, and a zone not loaded yet say `false`.
-/// Allocates nothing; see `ClusterDirectory::holds_name`.
+/// Whether `query` (A, AAAA or SRV) names something in the zone with records of its
+/// own: the same [`ZoneLookup::lookup_base`] as [`answer`] and the ordinary path, so
+/// what exists here is what both paths answer without NXDOMAIN (NODATA included). An
+/// ExternalName (a CNAME to another name), a reverse name, a zone not loaded yet and
+/// other question types (TXT and PTR have rules of their own) say `false`. Allocates
+/// nothing; see `ClusterDirectory::holds_name`.
 pub fn holds_name(
     settings: &Settings,
     zones: &WireZones,
     index: &Index,
     query: &WireQuery<'_>,
 ) -> bool {
+    if !matches!(
+        query.qtype(),
+        RecordType::A | RecordType::AAAA | RecordType::SRV
+    ) {
+        return false;
+    }
     let Some((matched, zone_start)) = zones.find(query) else {
         return false;
     };
