@@ -240,7 +240,10 @@ fn summary(reply: &Message) -> String {
         lines(&reply.answers),
         lines(&reply.authorities),
         lines(&reply.additionals),
-        reply.edns.as_ref().map(|e| (e.max_payload(), e.flags().dnssec_ok)),
+        reply
+            .edns
+            .as_ref()
+            .map(|e| (e.max_payload(), e.flags().dnssec_ok)),
     )
 }
 
@@ -294,9 +297,6 @@ async fn a_pods_answers_are_the_same_on_both_paths() {
         &query("missing.shop.svc.cluster.local.", RecordType::A),
     )
     .await;
-    assert_eq!(
-        wire_nxdomain.metadata.response_code,
-        ResponseCode::NXDomain
-    );
+    assert_eq!(wire_nxdomain.metadata.response_code, ResponseCode::NXDomain);
     assert!(found >= 5, "only {found} answers with records");
 }

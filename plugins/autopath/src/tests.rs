@@ -272,8 +272,16 @@ fn a_cluster_name_that_exists_stays_on_the_wire_path() {
     let ordinary = |w: Wire| matches!(w, Wire::Ordinary);
     let pass = |w: Wire| matches!(w, Wire::Pass);
     // Found as asked, the walk's first step: `kubernetes` answers it on the wire path.
-    assert!(pass(wire(&plugin, "web.shop.svc.cluster.local.", "10.244.1.5")));
-    assert!(pass(wire(&plugin, "WEB.shop.svc.cluster.local.", "10.244.1.5")));
+    assert!(pass(wire(
+        &plugin,
+        "web.shop.svc.cluster.local.",
+        "10.244.1.5"
+    )));
+    assert!(pass(wire(
+        &plugin,
+        "WEB.shop.svc.cluster.local.",
+        "10.244.1.5"
+    )));
     // The walk would ask `Web.shop.svc.cluster.local`, not the name as written.
     assert!(ordinary(wire(
         &plugin,
@@ -287,5 +295,9 @@ fn a_cluster_name_that_exists_stays_on_the_wire_path() {
         "10.244.1.5"
     )));
     // From a client that is no pod, nothing is walked either way.
-    assert!(pass(wire(&plugin, "web.shop.svc.cluster.local.", "10.244.9.9")));
+    assert!(pass(wire(
+        &plugin,
+        "web.shop.svc.cluster.local.",
+        "10.244.9.9"
+    )));
 }

@@ -240,8 +240,11 @@ async fn holds_name_is_the_ordinary_paths_nxdomain() {
     let mut held = 0;
     for config in configs {
         let (plugin, _dir) = build(config, &[("f.yaml", F1)], &[]);
-        let directory =
-            crate::directory::Directory::new(plugin.settings().clone(), plugin.index().clone(), Vec::new());
+        let directory = crate::directory::Directory::new(
+            plugin.settings().clone(),
+            plugin.index().clone(),
+            Vec::new(),
+        );
         let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(next_stub())];
         for name in NAMES {
             for qtype in [
