@@ -16,7 +16,8 @@
 #   benches/autopath-wire.sh [ROUNDS] [SECONDS]
 #
 # Environment: SERVICES (default 1000), PORT_WITH, PORT_WITHOUT, CPU_SERVER,
-# CPU_CLIENT. Needs: dnsperf, kdig, taskset, python3; a release build (built here if
+# CPU_CLIENT; BEFORE=PATH also runs the Corefile with autopath on the clusterdns binary
+# at PATH (another build, to compare with), on PORT_BEFORE. Needs: dnsperf, kdig, taskset, python3; a release build (built here if
 # missing). Only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ SECONDS_PER_RUN=${2:-10}
 SERVICES=${SERVICES:-1000}
 PORT_WITH=${PORT_WITH:-15375}
 PORT_WITHOUT=${PORT_WITHOUT:-15376}
+PORT_BEFORE=${PORT_BEFORE:-15377}
+BEFORE=${BEFORE:-}
 CPU_SERVER=${CPU_SERVER:-0}
 CPU_CLIENT=${CPU_CLIENT:-1}
 
@@ -69,13 +72,22 @@ CF
 }
 corefile "$PORT_WITH" "autopath @kubernetes" > "$work/with.Corefile"
 corefile "$PORT_WITHOUT" "" > "$work/without.Corefile"
+corefile "$PORT_BEFORE" "autopath @kubernetes" > "$work/before.Corefile"
 
 taskset -c "$CPU_SERVER" "$bin" --conf "$work/with.Corefile" --udp-workers 1 >"$work/with.log" 2>&1 &
 with_pid=$!
 taskset -c "$CPU_SERVER" "$bin" --conf "$work/without.Corefile" --udp-workers 1 >"$work/without.log" 2>&1 &
 without_pid=$!
+if [ -n "$BEFORE" ]; then
+    taskset -c "$CPU_SERVER" "$BEFORE" --conf "$work/before.Corefile" --udp-workers 1 >"$work/before.log" 2>&1 &
+    before_pid=$!
+fi
 last="svc-$((SERVICES - 1)).shop.svc.cluster.local"
 wait_for "$PORT_WITH" "$last" || { cat "$work/with.log" >&2; exit 1; }
+if [ -n "$BEFORE" ]; then
+    wait_for "$PORT_BEFORE" "$last" || { cat "$work/before.log" >&2; exit 1; }
+    echo "before: $BEFORE ($(date -r "$BEFORE" '+%Y-%m-%d %H:%M'))"
+fi
 wait_for "$PORT_WITHOUT" "$last" || { cat "$work/without.log" >&2; exit 1; }
 # The same answer from both (the pod's name found as asked, no CNAME).
 a=$(kdig +short @127.0.0.1 -p "$PORT_WITH" "$last" A)
@@ -90,6 +102,10 @@ for round in $(seq "$ROUNDS"); do
     read -r oq ob oc ol < <(load "$PORT_WITHOUT" "$without_pid" "$work/queries.txt" "$CPU_CLIENT" "$SECONDS_PER_RUN" -c 1 -T 1 -q 100)
     printf '%-5s %-17s %9s %5s %9s %5s\n' "$round" "with autopath" "$wq" "$wb" "$wc" "$wl"
     printf '%-5s %-17s %9s %5s %9s %5s\n' "$round" "without autopath" "$oq" "$ob" "$oc" "$ol"
+    if [ -n "$BEFORE" ]; then
+        read -r bq bb bc bl < <(load "$PORT_BEFORE" "$before_pid" "$work/queries.txt" "$CPU_CLIENT" "$SECONDS_PER_RUN" -c 1 -T 1 -q 100)
+        printf '%-5s %-17s %9s %5s %9s %5s\n' "$round" "autopath, before" "$bq" "$bb" "$bc" "$bl"
+    fi
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
     r_qps+=("$(ratio "$wq" "$oq")")
     r_core+=("$(ratio "$wc" "$oc")")
