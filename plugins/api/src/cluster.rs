@@ -102,7 +102,9 @@ pub trait ClusterDirectory: Send + Sync + 'static {
     /// question types, a name outside the cluster zones, a reverse name, and while the
     /// zone has not been loaded.
     ///
-    /// `autopath` asks it on the wire path (so it allocates nothing): a name that
+    /// `autopath` asks it on the wire path, so it reads the index as the wire path
+    /// does, allocating nothing (a name that matches more than a few entries, a large
+    /// headless service, is the exception the lookup itself makes): a name that
     /// exists is its own first search-path element's answer, which `kubernetes` then
     /// writes on the wire path as the walk would have sent it. The default says `false`
     /// (the walk decides, on the ordinary path) for a directory that cannot tell.

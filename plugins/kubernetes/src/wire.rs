@@ -138,7 +138,8 @@ pub fn answer(
 /// what exists here is what both paths answer without NXDOMAIN (NODATA included). An
 /// ExternalName (a CNAME to another name), a reverse name, a zone not loaded yet and
 /// other question types (TXT and PTR have rules of their own) say `false`. Allocates
-/// nothing; see `ClusterDirectory::holds_name`.
+/// nothing up to the few hits `HitList` keeps inline, as [`answer`]; see
+/// `ClusterDirectory::holds_name`.
 pub fn holds_name(
     settings: &Settings,
     zones: &WireZones,
