@@ -39,6 +39,7 @@ run pod-map.sh 2000
 run autopath.sh 5
 run rollout.sh --smoke
 run overload.sh --smoke
+SERVICES=100 run autopath-wire.sh 1 1
 if [ ${#failed[@]} -gt 0 ]; then
     echo "benchmark scripts failed: ${failed[*]}" >&2
     exit 1

@@ -229,3 +229,74 @@ async fn the_pod_map_follows_the_api_and_outlives_an_outage() {
     }
     api.set_down(false);
 }
+
+/// Everything a client sees of an answer, in order (an SOA's serial blanked: two
+/// servers load the cluster a moment apart).
+fn summary(reply: &Message) -> String {
+    format!(
+        "{:?}\nquestion {:?}\nanswers {:?}\nauthority {:?}\nadditional {:?}\nedns {:?}",
+        reply.metadata,
+        reply.queries,
+        lines(&reply.answers),
+        lines(&reply.authorities),
+        lines(&reply.additionals),
+        reply
+            .edns
+            .as_ref()
+            .map(|e| (e.max_payload(), e.flags().dnssec_ok)),
+    )
+}
+
+/// A pod's cluster names answered through autopath's wire path (names that exist are
+/// left to `kubernetes` there) and through the ordinary path only (`log` in front):
+/// the same answers for names that exist, NODATA, NXDOMAIN, the names walks find, and
+/// names in the client's case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pods_answers_are_the_same_on_both_paths() {
+    let upstream = Upstream::start(true, upstream(Arc::new(AtomicUsize::new(0)))).await;
+    // No cache: both servers answer every query through autopath.
+    let wire = adapt(
+        &corefile("manifests cluster.yaml", upstream.addr),
+        &[("cache 30", "")],
+    );
+    let ordinary = adapt(
+        &wire,
+        &[("errors", "errors\n    log . {\n        class denial\n    }")],
+    );
+    let files = [("cluster.yaml", CLUSTER)];
+    let wire = TestServer::start(&wire, &files).await;
+    let ordinary = TestServer::start(&ordinary, &files).await;
+    wire.wait_ready(Duration::from_secs(15)).await;
+    ordinary.wait_ready(Duration::from_secs(15)).await;
+    let names = [
+        "web.shop.svc.cluster.local.",
+        "WEB.shop.svc.cluster.local.",
+        "web.Shop.SVC.cluster.local.",
+        "_http._tcp.web.shop.svc.cluster.local.",
+        "missing.shop.svc.cluster.local.",
+        "shop.svc.cluster.local.",
+        "web.shop.shop.svc.cluster.local.",
+        "www.example.org.shop.svc.cluster.local.",
+        "127-0-0-1.shop.pod.cluster.local.",
+    ];
+    let mut found = 0;
+    for name in names {
+        for qtype in [RecordType::A, RecordType::AAAA, RecordType::SRV] {
+            let question = query(name, qtype);
+            let (a, b) = (
+                udp_from("127.0.0.1:0", wire.udp(), &question).await,
+                udp_from("127.0.0.1:0", ordinary.udp(), &question).await,
+            );
+            assert_eq!(summary(&a), summary(&b), "{name} {qtype}");
+            found += usize::from(!a.answers.is_empty());
+        }
+    }
+    let wire_nxdomain = udp_from(
+        "127.0.0.1:0",
+        wire.udp(),
+        &query("missing.shop.svc.cluster.local.", RecordType::A),
+    )
+    .await;
+    assert_eq!(wire_nxdomain.metadata.response_code, ResponseCode::NXDomain);
+    assert!(found >= 5, "only {found} answers with records");
+}

@@ -20,6 +20,7 @@ use hickory_proto::rr::Name;
 use parking_lot::Mutex;
 
 use crate::Token;
+use crate::wire::WireQuery;
 
 /// One address a Service is reachable at from outside the cluster: an entry of
 /// `spec.externalIPs`, or of `status.loadBalancer.ingress` (its IP, else its hostname).
@@ -94,6 +95,23 @@ pub trait ClusterDirectory: Send + Sync + 'static {
     /// `svc.<zone>`, `<zone>`, then the server's own search domains, then the root
     /// (the name as asked). `None` when `qname` is not in the cluster zones.
     fn search_path(&self, qname: &Name, namespace: &str) -> Option<Vec<Name>>;
+
+    /// Whether an A, AAAA or SRV question names something in the cluster zone with
+    /// records of its own: its answer is not NXDOMAIN (NODATA counts as existing) and
+    /// is no CNAME to another name (an ExternalName service). `false` for other
+    /// question types, a name outside the cluster zones, a reverse name, and while the
+    /// zone has not been loaded.
+    ///
+    /// `autopath` asks it on the wire path, so it reads the index as the wire path
+    /// does, allocating nothing (a name that matches more than a few entries, a large
+    /// headless service, is the exception the lookup itself makes): a name that
+    /// exists is its own first search-path element's answer, which `kubernetes` then
+    /// writes on the wire path as the walk would have sent it. The default says `false`
+    /// (the walk decides, on the ordinary path) for a directory that cannot tell.
+    fn holds_name(&self, query: &WireQuery<'_>) -> bool {
+        let _ = query;
+        false
+    }
 }
 
 /// A late-bound [`ClusterDirectory`], shared by the plugins of one server block.

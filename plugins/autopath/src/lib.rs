@@ -102,8 +102,11 @@ impl Plugin for AutoPath {
 
     /// Hands on what cannot be autopathed: names outside the zones and (with
     /// `@kubernetes`) queries from clients that are not known pods, or whose name does
-    /// not have the labels `<namespace>.svc` of the client's namespace. The rest takes
-    /// the ordinary path.
+    /// not have the labels `<namespace>.svc` of the client's namespace. A name that
+    /// has them and exists in the cluster zone is handed on too: the walk's first step
+    /// is the name itself, its answer is not NXDOMAIN, so the walk would send exactly
+    /// the answer `kubernetes` gives (CoreDNS does the same). The rest (names that may
+    /// be found further along the path) takes the ordinary path.
     fn serve_wire(&self, query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
         if !self.wire_zones.iter().any(|z| z.start_in(query).is_some()) {
             return Wire::Pass;
@@ -121,13 +124,17 @@ impl Plugin for AutoPath {
             return Wire::Pass;
         };
         let count = query.label_count();
-        let in_namespace = (1..count.saturating_sub(1)).any(|i| {
+        let Some(at) = (1..count.saturating_sub(1)).find(|&i| {
             query.label(i) == Some(namespace.as_bytes()) && query.label(i + 1) == Some(b"svc")
-        });
-        if in_namespace {
-            Wire::Ordinary
-        } else {
+        }) else {
+            return Wire::Pass;
+        };
+        // The walk asks the name with the search domain in lower case: only a name
+        // whose `<namespace>.svc...` the client wrote in lower case is the name it asks.
+        if query.raw_suffix(at) == query.suffix(at) && directory.holds_name(query) {
             Wire::Pass
+        } else {
+            Wire::Ordinary
         }
     }
 }

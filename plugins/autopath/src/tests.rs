@@ -5,6 +5,7 @@ use clusterdns_api::cluster::ExternalService;
 use clusterdns_api::proto::op::{Query, ResponseCode};
 use clusterdns_api::proto::rr::rdata::A;
 use clusterdns_api::proto::rr::{RData, Record, RecordType};
+use clusterdns_api::proto::serialize::binary::BinEncodable;
 use clusterdns_api::testing::{NextStub, TempDir, directive, record_line, setup_ctx};
 use clusterdns_api::{ClusterDirectory, Protocol};
 
@@ -45,6 +46,12 @@ impl ClusterDirectory for FakeCluster {
                 Name::root(),
             ]
         })
+    }
+    /// `web.shop.svc.cluster.local` and the namespace itself exist; nothing else does.
+    fn holds_name(&self, query: &WireQuery<'_>) -> bool {
+        ["web.shop.svc.cluster.local.", "shop.svc.cluster.local."]
+            .iter()
+            .any(|held| query.suffix(0) == name(held).to_bytes().unwrap())
     }
 }
 
@@ -257,4 +264,40 @@ fn the_wire_path_hands_over_only_what_may_be_walked() {
     )));
     assert!(pass(wire(&plugin, "shop.svc.cluster.local.", "10.244.1.5")));
     assert!(pass(wire(&plugin, "www.example.org.", "10.244.1.5")));
+}
+
+#[test]
+fn a_cluster_name_that_exists_stays_on_the_wire_path() {
+    let plugin = build("autopath @kubernetes", &["cluster.local."], None);
+    let ordinary = |w: Wire| matches!(w, Wire::Ordinary);
+    let pass = |w: Wire| matches!(w, Wire::Pass);
+    // Found as asked, the walk's first step: `kubernetes` answers it on the wire path.
+    assert!(pass(wire(
+        &plugin,
+        "web.shop.svc.cluster.local.",
+        "10.244.1.5"
+    )));
+    assert!(pass(wire(
+        &plugin,
+        "WEB.shop.svc.cluster.local.",
+        "10.244.1.5"
+    )));
+    // The walk would ask `Web.shop.svc.cluster.local`, not the name as written.
+    assert!(ordinary(wire(
+        &plugin,
+        "web.Shop.svc.cluster.local.",
+        "10.244.1.5"
+    )));
+    // Not in the cluster: may be found further along the path.
+    assert!(ordinary(wire(
+        &plugin,
+        "missing.shop.svc.cluster.local.",
+        "10.244.1.5"
+    )));
+    // From a client that is no pod, nothing is walked either way.
+    assert!(pass(wire(
+        &plugin,
+        "web.shop.svc.cluster.local.",
+        "10.244.9.9"
+    )));
 }

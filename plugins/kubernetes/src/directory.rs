@@ -9,12 +9,14 @@ use std::sync::Arc;
 use clusterdns_api::ClusterDirectory;
 use clusterdns_api::cluster::{ExternalService, ServiceEndpoint, ServicePort};
 use clusterdns_api::proto::rr::Name;
+use clusterdns_api::wire::WireQuery;
 use clusterdns_api::zone::longest_match;
 
 use crate::answer::Settings;
 use crate::config::PodMode;
 use crate::index::{Index, ServiceEntry};
 use crate::object::{Port, ServiceKind};
+use crate::wire::{WireZones, holds_name};
 
 /// The [`ClusterDirectory`] of one `kubernetes` plugin.
 pub struct Directory {
@@ -23,6 +25,8 @@ pub struct Directory {
     /// The server's own search domains (its `/etc/resolv.conf`), appended to a pod's
     /// search path as the kubelet does.
     host_search: Vec<Name>,
+    /// The zones in wire format, for [`ClusterDirectory::holds_name`].
+    wire_zones: WireZones,
 }
 
 impl Directory {
@@ -30,6 +34,7 @@ impl Directory {
     /// domains `host_search`.
     pub fn new(settings: Settings, index: Arc<Index>, host_search: Vec<Name>) -> Self {
         Self {
+            wire_zones: WireZones::new(&settings),
             settings,
             index,
             host_search,
@@ -143,5 +148,9 @@ impl ClusterDirectory for Directory {
         path.extend(self.host_search.iter().cloned());
         path.push(Name::root());
         Some(path)
+    }
+
+    fn holds_name(&self, query: &WireQuery<'_>) -> bool {
+        holds_name(&self.settings, &self.wire_zones, &self.index, query)
     }
 }

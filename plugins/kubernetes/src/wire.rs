@@ -133,6 +133,50 @@ pub fn answer(
     }
 }
 
+/// Whether `query` (A, AAAA or SRV) names something in the zone with records of its
+/// own: the same [`ZoneLookup::lookup_base`] as [`answer`] and the ordinary path, so
+/// what exists here is what both paths answer without NXDOMAIN (NODATA included). An
+/// ExternalName (a CNAME to another name), a reverse name, a zone not loaded yet and
+/// other question types (TXT and PTR have rules of their own) say `false`. Allocates
+/// nothing up to the few hits `HitList` keeps inline, as [`answer`]; see
+/// `ClusterDirectory::holds_name`.
+pub fn holds_name(
+    settings: &Settings,
+    zones: &WireZones,
+    index: &Index,
+    query: &WireQuery<'_>,
+) -> bool {
+    if !matches!(
+        query.qtype(),
+        RecordType::A | RecordType::AAAA | RecordType::SRV
+    ) {
+        return false;
+    }
+    let Some((matched, zone_start)) = zones.find(query) else {
+        return false;
+    };
+    if matched.reverse || !index.synced() {
+        return false;
+    }
+    let reverse = matched.name.label_count() < 2 && is_reverse_name(query);
+    let view = index.read();
+    let lookup = ZoneLookup {
+        settings,
+        view: &view,
+        zone: &settings.zones[matched.index],
+        zone_labels: matched.name.label_count(),
+        zone_case: Name::root(),
+    };
+    let Some(base) = RelativeName::from_lower(query.labels_before(zone_start)) else {
+        return false;
+    };
+    match lookup.lookup_base(&base, reverse) {
+        Err(NameError) => false,
+        Ok(Hits::Empty | Hits::NsDns) => true,
+        Ok(Hits::Entries(hits)) => !hits.iter().any(|hit| matches!(hit, Hit::Cname(_))),
+    }
+}
+
 /// Whether the question name is under `in-addr.arpa` or `ip6.arpa` (as
 /// `clusterdns_api::zone::is_reverse_zone` tells of a name).
 fn is_reverse_name(query: &WireQuery<'_>) -> bool {

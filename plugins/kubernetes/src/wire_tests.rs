@@ -223,3 +223,68 @@ fn shuffled_addresses_are_the_same_set() {
         "four addresses in 50 shuffles never changed order"
     );
 }
+
+/// `ClusterDirectory::holds_name` against the ordinary path: a name it says exists is
+/// answered without NXDOMAIN (NODATA included) and with records of its own for every
+/// type, so `autopath` may leave it to the wire path; a name it says does not exist is
+/// NXDOMAIN, or a CNAME to another name.
+#[tokio::test]
+async fn holds_name_is_the_ordinary_paths_nxdomain() {
+    use clusterdns_api::ClusterDirectory;
+
+    let configs = [
+        "kubernetes cluster.local in-addr.arpa {\nmanifests f.yaml\n}",
+        "kubernetes cluster.local {\nmanifests f.yaml\nnamespaces testns\n}",
+        "kubernetes cluster.local {\nmanifests f.yaml\nignore empty_service\npods verified\n}",
+    ];
+    let mut held = 0;
+    for config in configs {
+        let (plugin, _dir) = build(config, &[("f.yaml", F1)], &[]);
+        let directory = crate::directory::Directory::new(
+            plugin.settings().clone(),
+            plugin.index().clone(),
+            Vec::new(),
+        );
+        let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(next_stub())];
+        for name in NAMES {
+            for qtype in [
+                RecordType::A,
+                RecordType::AAAA,
+                RecordType::SRV,
+                RecordType::TXT,
+                RecordType::MX,
+            ] {
+                let mut message = Message::new(1, MessageType::Query, OpCode::Query);
+                message.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+                let packet = message.to_vec().unwrap();
+                let holds = directory.holds_name(&WireQuery::parse(&packet, true).unwrap());
+                let what = format!("{config}: {name} {qtype}");
+                if !matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::SRV) {
+                    assert!(!holds, "{what}: only the wire path's types");
+                    continue;
+                }
+                held += usize::from(holds);
+                let query = Query::query(Name::from_ascii(name).unwrap(), qtype);
+                let mut ctx = Ctx::new(query, SocketAddr::from(([10, 0, 0, 9], 53)), Protocol::Udp);
+                let reply = Next::new(&chain).run(&mut ctx).await.unwrap().message;
+                let rcode = reply.metadata.response_code;
+                let cname = reply
+                    .answers
+                    .iter()
+                    .any(|r| r.record_type() == RecordType::CNAME);
+                if holds {
+                    assert_eq!(rcode, ResponseCode::NoError, "{what}");
+                    assert!(
+                        !cname && reply.answers.iter().all(|r| r.name == *ctx.qname()),
+                        "{what}: {:?}",
+                        texts(&reply.answers)
+                    );
+                } else if qtype == RecordType::A && name.ends_with(".cluster.local.") {
+                    // What it does not hold is NXDOMAIN, or an ExternalName's CNAME.
+                    assert!(rcode == ResponseCode::NXDomain || cname, "{what}: {rcode}");
+                }
+            }
+        }
+    }
+    assert!(held > 20, "only {held} names held");
+}

@@ -2,12 +2,17 @@
 //! `pods verified` and `autopath` need to know of a pod.
 //!
 //! A large cluster has far more pods than services, so a pod costs only its address
-//! and eight bytes here: the namespace as a number (names interned once) and 32 bits
-//! of a hash of the pod's name, which tell two pods apart when they share an address
-//! (`hostNetwork` pods share their node's) and let an update or delete of one pod
-//! forget its addresses without touching another's. No pod name, no per-pod
-//! allocation: an IPv4 pod is one 12-byte slot of a hash table (see
-//! `benches/pod-map.sh` for the resident size at 150,000 pods).
+//! and six bytes here: the namespace as a 16-bit number (names interned once) and 32
+//! bits of a hash of the pod's name, which tell two pods apart when they share an
+//! address (`hostNetwork` pods share their node's) and let an update or delete of one
+//! pod forget its addresses without touching another's. No pod name, no per-pod
+//! allocation: an IPv4 pod is one 10-byte slot of a hash table, stored as bytes
+//! (alignment 1, so no padding) with hashbrown's control byte beside it; at 150,000
+//! pods that is under 16 bytes a pod beyond its address, empty slots included (see
+//! the test `a_pod_costs_under_sixteen_bytes_beyond_its_address_at_150000` and
+//! `benches/pod-map.sh` for the resident size). A pod of a namespace numbered past
+//! 16 bits (more than 65,536 namespaces seen between two lists) keeps its full number
+//! in the small map of shared addresses instead.
 //!
 //! What a pod had is not remembered, so a pod forgets its addresses by the change
 //! that carries them: a pod that stops running, or whose delete is watched, comes
@@ -15,7 +20,7 @@
 //! keeps running (Kubernetes does not change a running pod's addresses) is forgotten
 //! at the next list, which replaces the whole map.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -29,12 +34,48 @@ pub(crate) struct Owner {
     pod: u32,
 }
 
+/// An owner as a slot of the address maps stores it: byte arrays, so that a slot has
+/// alignment 1 and no padding (10 bytes with an IPv4 address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Packed {
+    namespace: [u8; 2],
+    pod: [u8; 4],
+}
+
+impl Packed {
+    /// `owner` packed; `None` when its namespace number needs more than 16 bits.
+    fn new(owner: Owner) -> Option<Self> {
+        Some(Self {
+            namespace: u16::try_from(owner.namespace).ok()?.to_ne_bytes(),
+            pod: owner.pod.to_ne_bytes(),
+        })
+    }
+
+    fn owner(self) -> Owner {
+        Owner {
+            namespace: u32::from(u16::from_ne_bytes(self.namespace)),
+            pod: u32::from_ne_bytes(self.pod),
+        }
+    }
+}
+
+/// An IPv4 address as a key of alignment 1, hashed as one `u32` (an array would hash
+/// its length too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct V4([u8; 4]);
+
+impl Hash for V4 {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u32(u32::from_ne_bytes(self.0));
+    }
+}
+
 /// The map; see the module docs.
 #[derive(Default)]
 pub(crate) struct PodMap {
-    v4: HashMap<u32, Owner>,
-    v6: HashMap<[u8; 16], Owner>,
-    /// Addresses more than one live pod has.
+    v4: HashMap<V4, Packed>,
+    v6: HashMap<[u8; 16], Packed>,
+    /// Addresses more than one live pod has, and the few owners that do not pack.
     shared: HashMap<IpAddr, SmallVec<[Owner; 2]>>,
     names: Vec<Arc<str>>,
     ids: HashMap<Arc<str>, u32>,
@@ -73,27 +114,31 @@ impl PodMap {
     }
 
     fn single(&self, ip: IpAddr) -> Option<Owner> {
-        match ip {
-            IpAddr::V4(v4) => self.v4.get(&u32::from(v4)).copied(),
-            IpAddr::V6(v6) => self.v6.get(&v6.octets()).copied(),
-        }
+        let packed = match ip {
+            IpAddr::V4(v4) => self.v4.get(&V4(v4.octets())),
+            IpAddr::V6(v6) => self.v6.get(&v6.octets()),
+        };
+        packed.map(|p| p.owner())
     }
 
-    fn set_single(&mut self, ip: IpAddr, owner: Option<Owner>) {
-        match (ip, owner) {
-            (IpAddr::V4(v4), Some(owner)) => {
-                self.v4.insert(u32::from(v4), owner);
-            }
-            (IpAddr::V4(v4), None) => {
-                self.v4.remove(&u32::from(v4));
-            }
-            (IpAddr::V6(v6), Some(owner)) => {
-                self.v6.insert(v6.octets(), owner);
-            }
-            (IpAddr::V6(v6), None) => {
-                self.v6.remove(&v6.octets());
-            }
-        }
+    /// Stores `owner` as the one owner of `ip`; `false` (and nothing stored) when it
+    /// does not pack.
+    fn set_single(&mut self, ip: IpAddr, owner: Owner) -> bool {
+        let Some(packed) = Packed::new(owner) else {
+            return false;
+        };
+        match ip {
+            IpAddr::V4(v4) => self.v4.insert(V4(v4.octets()), packed),
+            IpAddr::V6(v6) => self.v6.insert(v6.octets(), packed),
+        };
+        true
+    }
+
+    fn clear_single(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => self.v4.remove(&V4(v4.octets())),
+            IpAddr::V6(v6) => self.v6.remove(&v6.octets()),
+        };
     }
 
     /// Notes that `owner` has `ip`; whether that changed the map.
@@ -108,12 +153,14 @@ impl PodMap {
         match self.single(ip) {
             Some(have) if have == owner => false,
             Some(have) => {
-                self.set_single(ip, None);
+                self.clear_single(ip);
                 self.shared.insert(ip, SmallVec::from_slice(&[have, owner]));
                 true
             }
             None => {
-                self.set_single(ip, Some(owner));
+                if !self.set_single(ip, owner) {
+                    self.shared.insert(ip, SmallVec::from_slice(&[owner]));
+                }
                 true
             }
         }
@@ -126,15 +173,18 @@ impl PodMap {
                 return false;
             };
             owners.remove(at);
-            if owners.len() == 1 {
-                let last = owners[0];
+            let last = match owners.as_slice() {
+                [] => None,
+                [last] => Some(*last),
+                _ => return true,
+            };
+            if last.is_none_or(|last| self.set_single(ip, last)) {
                 self.shared.remove(&ip);
-                self.set_single(ip, Some(last));
             }
             return true;
         }
         if self.single(ip) == Some(owner) {
-            self.set_single(ip, None);
+            self.clear_single(ip);
             return true;
         }
         false
@@ -223,8 +273,72 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_costs_twelve_bytes_of_table_for_an_ipv4_address() {
-        assert_eq!(std::mem::size_of::<(u32, Owner)>(), 12);
-        assert_eq!(std::mem::size_of::<([u8; 16], Owner)>(), 24);
+    fn a_slot_is_ten_bytes_for_an_ipv4_address() {
+        assert_eq!(std::mem::size_of::<(V4, Packed)>(), 10);
+        assert_eq!(std::mem::align_of::<(V4, Packed)>(), 1);
+        assert_eq!(std::mem::size_of::<([u8; 16], Packed)>(), 22);
+    }
+
+    /// The table's whole allocation (slots, control bytes, empty slots) for 150,000
+    /// IPv4 pods in 150 namespaces, added one by one as a list adds them.
+    #[test]
+    fn a_pod_costs_under_sixteen_bytes_beyond_its_address_at_150000() {
+        const PODS: usize = 150_000;
+        let mut map = PodMap::default();
+        let namespaces: Vec<Arc<str>> = (0..150).map(|i| Arc::from(format!("ns-{i}"))).collect();
+        for i in 0..PODS {
+            let owner = map.owner(&namespaces[i % 150], &format!("pod-{i}"));
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i as u32));
+            assert!(map.add(ip, owner));
+        }
+        assert_eq!(map.len(), PODS);
+        assert!(map.shared.is_empty());
+        let bytes = map.v4.allocation_size();
+        let per_pod = bytes as f64 / PODS as f64;
+        let beyond_address = per_pod - 4.0;
+        println!(
+            "{PODS} pods: {bytes} bytes of table, {per_pod:.1} bytes a pod, {beyond_address:.1} beyond its address"
+        );
+        assert!(beyond_address <= 16.0, "{beyond_address:.1} bytes a pod");
+        // Every pod is still found, in its namespace.
+        for i in (0..PODS).step_by(997) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i as u32));
+            assert_eq!(
+                map.namespace_of(ip).map(|n| n.to_string()),
+                Some(format!("ns-{}", i % 150))
+            );
+        }
+    }
+
+    /// Namespaces numbered past 16 bits do not pack: their pods are kept whole in the
+    /// shared map, found, shared and forgotten like the others.
+    #[test]
+    fn namespaces_past_sixteen_bits_are_kept_whole() {
+        let mut map = PodMap::default();
+        for i in 0..=u32::from(u16::MAX) {
+            map.owner(&Arc::from(format!("ns-{i}")), "p");
+        }
+        let late: Arc<str> = Arc::from("late");
+        let early: Arc<str> = Arc::from("ns-7");
+        let wide = map.owner(&late, "web");
+        let narrow = map.owner(&early, "agent");
+        assert!(Packed::new(wide).is_none());
+        assert!(map.add(ip("10.0.0.9"), wide));
+        assert!(!map.add(ip("10.0.0.9"), wide));
+        assert_eq!(map.namespace_of(ip("10.0.0.9")).map(|n| &**n), Some("late"));
+        assert!(map.add(ip("10.0.0.9"), narrow));
+        assert!(map.remove(ip("10.0.0.9"), narrow));
+        assert!(map.has(ip("10.0.0.9"), wide));
+        assert!(map.namespace_has("late", ip("10.0.0.9")));
+        assert!(map.remove(ip("10.0.0.9"), wide));
+        assert_eq!(map.len(), 0);
+        assert!(map.shared.is_empty());
+        // A narrow owner left alone on a shared address goes back to its slot.
+        assert!(map.add(ip("fd00::1"), narrow));
+        assert!(map.add(ip("fd00::1"), wide));
+        assert!(map.remove(ip("fd00::1"), wide));
+        assert!(map.shared.is_empty());
+        assert_eq!(map.v6.len(), 1);
+        assert!(map.has(ip("fd00::1"), narrow));
     }
 }
