@@ -91,7 +91,7 @@ pub static PLUGINS: &[Entry] = &[
     missing("header"),
     missing("dnssec"),
     missing("minimal"),
-    missing("template"),
+    many("template", clusterdns_template::setup),
     missing("transfer"),
     once("hosts", clusterdns_hosts::setup),
     missing("route53"),
