@@ -24,6 +24,10 @@ pub struct Entry {
     pub setup: Option<SetupFn>,
     /// Whether the directive may appear more than once in a block.
     pub repeatable: bool,
+    /// Whether all its lines in a block build one plugin: `setup` gets one directive
+    /// whose block holds every line, in Corefile order (`rewrite`, whose `stop` ends
+    /// the rules of all its lines, as CoreDNS's one handler per block does).
+    pub grouped: bool,
 }
 
 const fn missing(name: &'static str) -> Entry {
@@ -31,6 +35,7 @@ const fn missing(name: &'static str) -> Entry {
         name,
         setup: None,
         repeatable: false,
+        grouped: false,
     }
 }
 
@@ -39,6 +44,7 @@ const fn once(name: &'static str, setup: SetupFn) -> Entry {
         name,
         setup: Some(setup),
         repeatable: false,
+        grouped: false,
     }
 }
 
@@ -47,6 +53,16 @@ const fn many(name: &'static str, setup: SetupFn) -> Entry {
         name,
         setup: Some(setup),
         repeatable: true,
+        grouped: false,
+    }
+}
+
+const fn grouped(name: &'static str, setup: SetupFn) -> Entry {
+    Entry {
+        name,
+        setup: Some(setup),
+        repeatable: true,
+        grouped: true,
     }
 }
 
@@ -84,7 +100,7 @@ pub static PLUGINS: &[Entry] = &[
     once("chaos", clusterdns_chaos::setup),
     once("loadbalance", clusterdns_loadbalance::setup),
     missing("tsig"),
-    missing("rewrite"),
+    grouped("rewrite", clusterdns_rewrite::setup),
     missing("autopath"),
     missing("acl"),
     once("cache", clusterdns_cache::setup),
@@ -143,7 +159,26 @@ pub fn build_chain(
     let mut previous: Option<usize> = None;
     for (index, line) in ordered {
         let entry = &PLUGINS[index];
-        let directive = &directives[line];
+        let mut directive = &directives[line];
+        if entry.grouped && previous == Some(index) {
+            // Built with the first line.
+            continue;
+        }
+        let group;
+        if entry.grouped {
+            group = Directive {
+                name: directive.name.clone(),
+                args: Vec::new(),
+                block: Some(
+                    directives
+                        .iter()
+                        .filter(|d| d.name.text == entry.name)
+                        .cloned()
+                        .collect(),
+                ),
+            };
+            directive = &group;
+        }
         if previous == Some(index) && !entry.repeatable {
             errors.push(directive.name.error(format!(
                 "plugin {}: this plugin can only be used once per server block",
