@@ -22,6 +22,8 @@ mod pressure;
 mod protocol;
 mod reload;
 mod reply_source;
+mod rewrite;
 mod tcp;
+mod template;
 mod truncation;
 mod wire_path;
