@@ -258,6 +258,7 @@ fn serve_wire<'a>(
         return false;
     };
     query.set_server(&state.server.0);
+    query.set_client(canonical(client));
     if matched.block.udp_payload != clusterdns_api::wire::MAX_UDP_PAYLOAD {
         query.set_server_payload(matched.block.udp_payload);
     }

@@ -9,6 +9,7 @@ mod cache;
 mod check;
 mod deploy;
 mod forward;
+mod hosts_whoami_wire;
 mod http;
 mod kubernetes;
 mod kubernetes_api;

@@ -83,6 +83,8 @@ pub struct WireQuery<'a> {
     order: AnswerOrder,
     /// The listener's metrics label (`dns://:53`), once the server has set it.
     server: Option<&'a Arc<str>>,
+    /// The client's address, once the server has set it.
+    client: Option<std::net::SocketAddr>,
 }
 
 impl<'a> WireQuery<'a> {
@@ -113,6 +115,7 @@ impl<'a> WireQuery<'a> {
             answer_payload: MAX_UDP_PAYLOAD,
             order: AnswerOrder::AsFound,
             server: None,
+            client: None,
         };
         let mut at = HEADER_LEN;
         loop {
@@ -196,6 +199,21 @@ impl<'a> WireQuery<'a> {
     /// The listener's metrics label, as `Ctx::server`.
     pub fn server(&self) -> Option<&'a Arc<str>> {
         self.server
+    }
+
+    /// Tells plugins who asked (`Ctx::src`).
+    pub fn set_client(&mut self, client: std::net::SocketAddr) {
+        self.client = Some(client);
+    }
+
+    /// The client's address, as `Ctx::src`, once the server has set it.
+    pub fn client(&self) -> Option<std::net::SocketAddr> {
+        self.client
+    }
+
+    /// Whether the query came over UDP (its answer is limited in size).
+    pub fn over_udp(&self) -> bool {
+        self.max_size != u16::MAX
     }
 
     /// The CD (checking disabled) bit.
