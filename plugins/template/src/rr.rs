@@ -64,4 +64,23 @@ mod tests {
             assert!(parse_record(bad).is_err(), "{bad:?}");
         }
     }
+
+    #[test]
+    fn odd_records_of_every_type_never_panic() {
+        let types = [
+            "A", "AAAA", "NS", "CNAME", "SOA", "PTR", "MX", "TXT", "SRV", "NAPTR", "CAA",
+            "TLSA", "SSHFP", "HINFO", "OPENPGPKEY", "SVCB", "HTTPS", "CERT", "NULL", "OPT",
+            "ANY", "TYPE65534", "CSYNC", "DS", "DNSKEY",
+        ];
+        let data = [
+            "", "1", "-1", "x", "\"", "\"\\", "( 1 2", ")", "0 0 0 .", "65536 . .",
+            "1 1 ff", "0 issue \"\"", "1 alpn=h2,, port=99999", "\\# 3 abcdef", "\\# 99",
+            "1.2.3.4.5", "::ffff:1.2.3.4", "a.b.c.d. e.f. 1 2 3 4 5 6", "; comment", "@",
+        ];
+        for rtype in types {
+            for rdata in data {
+                let _ = parse_record(&format!("x.example. 60 IN {rtype} {rdata}"));
+            }
+        }
+    }
 }
