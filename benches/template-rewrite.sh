@@ -7,7 +7,7 @@
 # endpoints each) and its dnsperf workload; the A queries of it are kept (ClusterIP,
 # headless and endpoint names, NXDOMAIN search-path expansions): the queries a filter
 # or rewrite in front of the cluster zone must leave alone. Three servers load the
-# cluster with `manifests`:
+# cluster with `manifests`, in a block for cluster.local and cluster.internal:
 #
 #   base      kubernetes alone
 #   filter    template IN AAAA . { rcode NOERROR } before it
@@ -45,7 +45,7 @@ echo "workload: $(wc -l < "$work/a.txt") A queries"
 corefile() {
     local port=$1 extra=$2
     cat <<CF
-cluster.local:$port {
+cluster.local:$port cluster.internal:$port {
     bind 127.0.0.1
 $extra
     kubernetes cluster.local {
