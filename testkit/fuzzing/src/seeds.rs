@@ -44,6 +44,8 @@ const NAMES: &[&str] = &[
     "whoami.test.",
     "x.whoami.test.",
     "kubernetes.io.",
+    "alias.shop.svc.cluster.local.",
+    "Alias.Shop.svc.cluster.local.",
     "web.shop.svc.cluster.internal.",
     "_http._tcp.web.shop.svc.cluster.internal.",
     "web.shop.alias.test.",

@@ -80,10 +80,16 @@ whoami.test:53 {
 ";
 
 /// Only the cluster zone, with nothing that shuffles or remembers (no `loadbalance`,
-/// no `cache`): the same query gets the same answer on either path.
+/// no `cache`): the same query gets the same answer on either path. An AAAA filter for
+/// one namespace and a rewrite rule for one name are in front of it, so that their
+/// wire answers and passes are compared with the ordinary path too.
 const CLUSTER_ONLY: &str = "\
 cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
     errors
+    rewrite name exact alias.shop.svc.cluster.local. web.shop.svc.cluster.local.
+    template IN AAAA data.svc.cluster.local {
+        rcode NOERROR
+    }
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         pods insecure
         manifests cluster.yaml big.yaml
