@@ -256,4 +256,45 @@ mod tests {
             assert_eq!(chain[0].name(), name);
         }
     }
+
+    /// All `rewrite` lines of a block are one plugin (one rule list), wherever they
+    /// are written; `template` lines are one plugin each, in Corefile order.
+    #[test]
+    fn grouped_directives_build_one_plugin() {
+        let line = |name: &str, args: &[&str]| Directive {
+            name: clusterdns_api::Token::synthetic(name),
+            args: args
+                .iter()
+                .map(|a| clusterdns_api::Token::synthetic(a))
+                .collect(),
+            block: None,
+        };
+        let directives = [
+            line("rewrite", &["name", "a.example.", "b.example."]),
+            line("template", &["IN", "AAAA"]),
+            line("whoami", &[]),
+            line("rewrite", &["continue", "type", "A", "AAAA"]),
+            line("template", &["IN", "MX"]),
+        ];
+        let mut ctx = SetupCtx::new(
+            vec![clusterdns_api::proto::rr::Name::root()],
+            53,
+            std::path::PathBuf::from("."),
+            clusterdns_api::Readiness::new(),
+        );
+        let chain = build_chain(&directives, &mut ctx, &mut Vec::new()).unwrap();
+        let names: Vec<&str> = chain.iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["rewrite", "template", "template", "whoami"]);
+        // A bad line among them is reported once, at its position.
+        let bad = [
+            line("rewrite", &["name", "a.example.", "b.example."]),
+            line("rewrite", &["bogus", "x", "y"]),
+        ];
+        let errors = build_chain(&bad, &mut ctx, &mut Vec::new()).err().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.contains("invalid rule type"),
+            "{errors:?}"
+        );
+    }
 }
