@@ -160,11 +160,13 @@ impl Template {
         Found::NoMatch
     }
 
-    fn count_match(&self, server: &str, zone: usize, class: DNSClass, rtype: RecordType) {
+    /// Counts a match. `server` is the listener's label, shared (not copied) so that
+    /// an answer on the wire path allocates nothing.
+    fn count_match(&self, server: Label, zone: usize, class: DNSClass, rtype: RecordType) {
         FAMILIES
             .matches
             .get_or_create(&MatchLabels {
-                server: Label::from(server),
+                server,
                 zone: self.zone_labels[zone].clone(),
                 view: "",
                 class: ClassLabel(class),
@@ -185,7 +187,7 @@ impl Template {
             Found::Matched(data, zone) => (data, zone),
         };
         let (class, rtype) = self.labels_for(ctx.qclass(), ctx.qtype());
-        self.count_match(&ctx.server, zone, class, rtype);
+        self.count_match(Label(ctx.server.clone()), zone, class, rtype);
         if self.config.rcode == ResponseCode::ServFail {
             return Decision::Reply(Response::new(ctx, NAME, ResponseCode::ServFail));
         }
@@ -338,7 +340,9 @@ impl Plugin for Template {
             return Wire::Ordinary;
         }
         let (class, rtype) = self.labels_for(DNSClass::IN, qtype);
-        let server = query.server().map_or("", |s| &**s);
+        let server = query
+            .server()
+            .map_or_else(|| Label::from(""), |s| Label(s.clone()));
         self.count_match(server, zone, class, rtype);
         Wire::Answered {
             rcode,
