@@ -270,16 +270,23 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
-    front(c, &filtered, &rewritten, src);
+    front(c, &plain, &filtered, &rewritten, src);
 }
 
 /// The cost of a filter or rewrite in front of the cluster zone.
-fn front(c: &mut Criterion, filtered: &InlineServer, rewritten: &InlineServer, src: SocketAddr) {
+fn front(
+    c: &mut Criterion,
+    plain: &InlineServer,
+    filtered: &InlineServer,
+    rewritten: &InlineServer,
+    src: SocketAddr,
+) {
     let mut group = c.benchmark_group("front");
     let mut buf = Vec::with_capacity(1232);
     let a = packet("svc-321.ns-3.svc.cluster.local.", RecordType::A);
     let aaaa = packet("svc-321.ns-3.svc.cluster.local.", RecordType::AAAA);
     for (what, server, query) in [
+        ("none_service_a", plain, &a),
         ("aaaa_filter_service_a", filtered, &a),
         ("aaaa_filter_aaaa", filtered, &aaaa),
         ("rewrite_service_a", rewritten, &a),
@@ -300,6 +307,37 @@ fn front(c: &mut Criterion, filtered: &InlineServer, rewritten: &InlineServer, s
             })
         });
     }
+    // The rewrite plugin's own decision, alone.
+    let directive = clusterdns_api::Directive {
+        name: clusterdns_api::Token::synthetic("rewrite"),
+        args: [
+            "name",
+            "suffix",
+            ".cluster.internal.",
+            ".cluster.local.",
+            "answer",
+            "auto",
+        ]
+        .iter()
+        .map(|w| clusterdns_api::Token::synthetic(w))
+        .collect(),
+        block: None,
+    };
+    let mut ctx = SetupCtx::new(
+        vec![Name::root()],
+        53,
+        std::path::PathBuf::from("."),
+        Readiness::new(),
+    );
+    let rewrite = clusterdns_rewrite::setup(&directive, &mut ctx)
+        .expect("rewrite parses")
+        .expect("a plugin");
+    group.bench_function("rewrite_serve_wire_pass", |b| {
+        b.iter(|| {
+            let mut query = WireQuery::parse(black_box(&a), true).expect("plain query");
+            rewrite.serve_wire(&mut query, &mut buf)
+        })
+    });
     group.finish();
 }
 
