@@ -7,7 +7,7 @@
 //! restores `ctx.query` before returning.
 
 use clusterdns_api::proto::op::{Message, ResponseCode};
-use clusterdns_api::proto::rr::{Name, RData, Record};
+use clusterdns_api::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Response};
 
@@ -19,11 +19,57 @@ const NAME: &str = "rewrite";
 /// All `rewrite` lines of a server block, in Corefile order.
 pub struct Rewrite {
     rules: Vec<Rule>,
+    /// Per rule, the last label (lower case) every name it matches ends with, where
+    /// its matcher says so (`exact`, and `suffix` patterns that start a label): the
+    /// wire path rules out such a rule for a query whose last label differs, without
+    /// spelling the name.
+    last_labels: Vec<Option<Vec<u8>>>,
+}
+
+/// How a rule stands towards a wire query, before the name is spelled.
+enum Quick {
+    /// It cannot match.
+    Never,
+    /// It matches.
+    Matches,
+    /// The name must be spelled to tell.
+    Spell,
 }
 
 impl Rewrite {
     pub(crate) fn new(rules: Vec<Rule>) -> Self {
-        Self { rules }
+        let last_labels = rules.iter().map(|rule| last_label(&rule.kind)).collect();
+        Self { rules, last_labels }
+    }
+
+    /// What `rule` (number `i`) does with a query of `qtype` (class IN) whose last
+    /// label is `last` (`None` for the root).
+    fn quick(&self, i: usize, qtype: RecordType, last: Option<&[u8]>) -> Quick {
+        match &self.rules[i].kind {
+            RuleKind::Type { from, .. } => {
+                if *from == qtype {
+                    Quick::Matches
+                } else {
+                    Quick::Never
+                }
+            }
+            RuleKind::Class { from, .. } => {
+                if *from == DNSClass::IN {
+                    Quick::Matches
+                } else {
+                    Quick::Never
+                }
+            }
+            _ => match (&self.last_labels[i], last) {
+                // The root's spelling is ".", which such a pattern is not and does
+                // not end with.
+                (Some(_), None) => Quick::Never,
+                // A label spelled differently differs in bytes too (escapes add a
+                // backslash, which the pattern has none of).
+                (Some(wanted), Some(last)) if wanted.as_slice() != last => Quick::Never,
+                _ => Quick::Spell,
+            },
+        }
     }
 
     /// Applies the rules to `ctx.query`; returns what is to be done to the answer.
@@ -96,8 +142,7 @@ impl Rewrite {
 
     /// Whether any rule could act on a query for `name` (lower case, fully qualified,
     /// in presentation form) of type `qtype`, class IN.
-    fn any_rule_matches(&self, name: &str, qtype: clusterdns_api::proto::rr::RecordType) -> bool {
-        use clusterdns_api::proto::rr::DNSClass;
+    fn any_rule_matches(&self, name: &str, qtype: RecordType) -> bool {
         self.rules.iter().any(|rule| match &rule.kind {
             RuleKind::Name(rule) => rule.matcher.matches(name),
             RuleKind::Type { from, .. } => *from == qtype,
@@ -107,6 +152,26 @@ impl Rewrite {
             }
         })
     }
+}
+
+/// The last label of every name `kind`'s matcher can match, when its pattern tells:
+/// an `exact` name, or a `suffix` that starts at a label (`.cluster.internal.`).
+fn last_label(kind: &RuleKind) -> Option<Vec<u8>> {
+    let matcher = match kind {
+        RuleKind::Name(rule) => &rule.matcher,
+        RuleKind::Ttl { matcher, .. } | RuleKind::Rcode { matcher, .. } => matcher,
+        RuleKind::Type { .. } | RuleKind::Class { .. } => return None,
+    };
+    let label = match matcher {
+        Matcher::Exact(name) => name.strip_suffix('.')?.rsplit('.').next()?,
+        Matcher::Suffix(suffix) => {
+            let body = suffix.strip_suffix('.')?;
+            let (_, label) = body.rsplit_once('.')?;
+            label
+        }
+        _ => return None,
+    };
+    (!label.is_empty() && !label.contains('\\')).then(|| label.as_bytes().to_vec())
 }
 
 /// The new name a name rule gives `name`, or `None` when it does not match.
@@ -272,6 +337,22 @@ impl Plugin for Rewrite {
     /// `serve` tests them, so the decision is exact); anything a rule matches is
     /// rewritten on the ordinary path.
     fn serve_wire(&self, query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
+        let qtype = query.qtype();
+        let last = query
+            .label_count()
+            .checked_sub(1)
+            .and_then(|i| query.label(i));
+        let mut spell = false;
+        for i in 0..self.rules.len() {
+            match self.quick(i, qtype, last) {
+                Quick::Never => {}
+                Quick::Matches => return Wire::Ordinary,
+                Quick::Spell => spell = true,
+            }
+        }
+        if !spell {
+            return Wire::Pass;
+        }
         let mut buf = [0u8; 256];
         let Some(name) = wire_name(query, &mut buf) else {
             return Wire::Ordinary;

@@ -321,7 +321,113 @@ fn the_wire_path_passes_only_names_no_rule_matches() {
         decide("web.shop.svc.cluster.local.", RecordType::ANY),
         Wire::Ordinary
     );
-    // A name presentation form escapes is left to the ordinary path.
-    assert_eq!(decide("we b.example.", RecordType::A), Wire::Ordinary);
+    // A name presentation form escapes: its last label rules the rules out...
+    assert_eq!(decide("we b.example.", RecordType::A), Wire::Pass);
+    // ...and where the name must be spelled, it is left to the ordinary path.
+    let spelled = build(&[&["name", "substring", "x", "y"]]);
+    let bytes = {
+        let mut message = clusterdns_api::proto::op::Message::new(
+            1,
+            clusterdns_api::proto::op::MessageType::Query,
+            clusterdns_api::proto::op::OpCode::Query,
+        );
+        let name = Name::from_labels(vec![&b"we b"[..], &b"example"[..]]).unwrap();
+        message.add_query(clusterdns_api::proto::op::Query::query(name, RecordType::A));
+        message.to_vec().unwrap()
+    };
+    let mut query = WireQuery::parse(&bytes, true).unwrap();
+    assert_eq!(
+        spelled.serve_wire(&mut query, &mut Vec::new()),
+        Wire::Ordinary
+    );
     assert_eq!(decide(".", RecordType::A), Wire::Pass);
+}
+
+/// The wire decision against `serve`'s: for every rule kind and many names, a pass
+/// is exactly a query no rule touches (the chain sees the question unchanged and the
+/// answer comes back unchanged).
+#[tokio::test]
+async fn wire_passes_are_exactly_the_untouched_queries() {
+    let rule_sets: [&[&[&str]]; 5] = [
+        &[&[
+            "name",
+            "suffix",
+            ".cluster.internal.",
+            ".cluster.local.",
+            "answer",
+            "auto",
+        ]],
+        &[
+            &["name", "exact", "a.example.", "b.example."],
+            &["ttl", "suffix", ".example.org.", "30"],
+        ],
+        &[
+            &["name", "substring", "xyz", "abc"],
+            &["rcode", "exact", "internal.", "NXDOMAIN", "NOERROR"],
+        ],
+        &[
+            &["name", "regex", "^web\\.(.*)\\.$", "www.{1}"],
+            &["name", "prefix", "api", "app"],
+        ],
+        &[&["name", "suffix", "ternal.", "x."], &["type", "MX", "TXT"]],
+    ];
+    let names = [
+        "web.shop.svc.cluster.local.",
+        "web.shop.svc.cluster.internal.",
+        "cluster.internal.",
+        "internal.",
+        "a.example.",
+        "A.Example.",
+        "x.example.org.",
+        "xyz.local.",
+        "api.local.",
+        "www.internal.",
+        "e.ternal.",
+        ".",
+    ];
+    for rules in rule_sets {
+        let plugin = build(rules);
+        for name in names {
+            for qtype in [RecordType::A, RecordType::MX] {
+                let mut message = clusterdns_api::proto::op::Message::new(
+                    1,
+                    clusterdns_api::proto::op::MessageType::Query,
+                    clusterdns_api::proto::op::OpCode::Query,
+                );
+                message.add_query(clusterdns_api::proto::op::Query::query(
+                    Name::from_ascii(name).unwrap(),
+                    qtype,
+                ));
+                let bytes = message.to_vec().unwrap();
+                let mut query = WireQuery::parse(&bytes, true).unwrap();
+                let wire = plugin.serve_wire(&mut query, &mut Vec::new());
+                // The chain echoes what it was asked in an A record's owner and TTL 100.
+                let next = NextStub::new(move |ctx| {
+                    let mut r =
+                        Response::authoritative(ctx, "next", ResponseCode::NoError, Vec::new());
+                    r.message.answers.push(Record::from_rdata(
+                        ctx.qname().clone(),
+                        100,
+                        RData::A(A::new(1, 1, 1, 1)),
+                    ));
+                    r.message.metadata.response_code = if ctx.qtype() == qtype {
+                        ResponseCode::NoError
+                    } else {
+                        ResponseCode::Refused
+                    };
+                    r
+                });
+                let reply = ask(plugin.clone(), next, name, qtype).await.unwrap();
+                let untouched = reply.rcode() == ResponseCode::NoError
+                    && reply.message.answers[0].name.to_string() == name
+                    && reply.message.answers[0].ttl == 100;
+                let what = format!("{rules:?} {name} {qtype}");
+                match wire {
+                    Wire::Pass => assert!(untouched, "passed but touched: {what}"),
+                    Wire::Ordinary => {}
+                    Wire::Answered { .. } => panic!("rewrite never answers: {what}"),
+                }
+            }
+        }
+    }
 }
