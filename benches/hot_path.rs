@@ -10,7 +10,10 @@
 //!   writing the packet) for service A, AAAA NODATA, SRV, headless A, NXDOMAIN;
 //! - `ordinary`: the same A query synthesised by the plugin's `serve` (hickory
 //!   records), and that answer encoded: what the wire path saves;
-//! - `cache`: a cache hit through the request path, with `cache` in front.
+//! - `cache`: a cache hit through the request path, with `cache` in front;
+//! - `front`: the service A query through the request path with the IPv4-only AAAA
+//!   filter (`template`) or a `rewrite` rule in front of the cluster zone (to compare
+//!   with `wire/service_a`), and a filtered AAAA answer.
 //!
 //! `cargo bench --bench hot_path`; `cargo test` runs each once on a 1,000-service
 //! cluster, as a smoke test.
@@ -108,6 +111,14 @@ fn benches(c: &mut Criterion) {
     );
     let cached = listener(
         "cluster.local {\n cache 30\n kubernetes cluster.local {\n  manifests cluster.json\n }\n}\n",
+        dir.path(),
+    );
+    let filtered = listener(
+        "cluster.local {\n template IN AAAA . {\n  rcode NOERROR\n }\n kubernetes cluster.local {\n  manifests cluster.json\n }\n}\n",
+        dir.path(),
+    );
+    let rewritten = listener(
+        "cluster.local {\n rewrite name suffix .cluster.internal. .cluster.local. answer auto\n kubernetes cluster.local {\n  manifests cluster.json\n }\n}\n",
         dir.path(),
     );
     let src = SocketAddr::from(([10, 244, 0, 9], 40000));
@@ -255,6 +266,76 @@ fn benches(c: &mut Criterion) {
                 RequestPath::Any,
                 &mut buf,
             )
+        })
+    });
+    group.finish();
+
+    front(c, &plain, &filtered, &rewritten, src);
+}
+
+/// The cost of a filter or rewrite in front of the cluster zone.
+fn front(
+    c: &mut Criterion,
+    plain: &InlineServer,
+    filtered: &InlineServer,
+    rewritten: &InlineServer,
+    src: SocketAddr,
+) {
+    let mut group = c.benchmark_group("front");
+    let mut buf = Vec::with_capacity(1232);
+    let a = packet("svc-321.ns-3.svc.cluster.local.", RecordType::A);
+    let aaaa = packet("svc-321.ns-3.svc.cluster.local.", RecordType::AAAA);
+    for (what, server, query) in [
+        ("none_service_a", plain, &a),
+        ("aaaa_filter_service_a", filtered, &a),
+        ("aaaa_filter_aaaa", filtered, &aaaa),
+        ("rewrite_service_a", rewritten, &a),
+    ] {
+        assert!(
+            server.answer(query, src, Protocol::Udp, RequestPath::Any, &mut buf),
+            "{what} is answered"
+        );
+        group.bench_function(what, |b| {
+            b.iter(|| {
+                server.answer(
+                    black_box(query),
+                    src,
+                    Protocol::Udp,
+                    RequestPath::Any,
+                    &mut buf,
+                )
+            })
+        });
+    }
+    // The rewrite plugin's own decision, alone.
+    let directive = clusterdns_api::Directive {
+        name: clusterdns_api::Token::synthetic("rewrite"),
+        args: [
+            "name",
+            "suffix",
+            ".cluster.internal.",
+            ".cluster.local.",
+            "answer",
+            "auto",
+        ]
+        .iter()
+        .map(|w| clusterdns_api::Token::synthetic(w))
+        .collect(),
+        block: None,
+    };
+    let mut ctx = SetupCtx::new(
+        vec![Name::root()],
+        53,
+        std::path::PathBuf::from("."),
+        Readiness::new(),
+    );
+    let rewrite = clusterdns_rewrite::setup(&directive, &mut ctx)
+        .expect("rewrite parses")
+        .expect("a plugin");
+    group.bench_function("rewrite_serve_wire_pass", |b| {
+        b.iter(|| {
+            let mut query = WireQuery::parse(black_box(&a), true).expect("plain query");
+            rewrite.serve_wire(&mut query, &mut buf)
         })
     });
     group.finish();

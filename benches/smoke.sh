@@ -32,6 +32,7 @@ run compare-knot.sh 1 1
 run compare-unbound.sh 1 1
 SERVICES=300 RATE=2000 LAT_SECONDS=1 run compare-knot-cluster.sh 1 1
 SERVICES=300 run core-scaling.sh 1 1
+SERVICES=300 run template-rewrite.sh 1 1
 run cluster-scale.sh 200 2
 run api-outage.sh --smoke
 run node-local.sh 1 1

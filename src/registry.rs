@@ -24,6 +24,10 @@ pub struct Entry {
     pub setup: Option<SetupFn>,
     /// Whether the directive may appear more than once in a block.
     pub repeatable: bool,
+    /// Whether all its lines in a block build one plugin: `setup` gets one directive
+    /// whose block holds every line, in Corefile order (`rewrite`, whose `stop` ends
+    /// the rules of all its lines, as CoreDNS's one handler per block does).
+    pub grouped: bool,
 }
 
 const fn missing(name: &'static str) -> Entry {
@@ -31,6 +35,7 @@ const fn missing(name: &'static str) -> Entry {
         name,
         setup: None,
         repeatable: false,
+        grouped: false,
     }
 }
 
@@ -39,6 +44,7 @@ const fn once(name: &'static str, setup: SetupFn) -> Entry {
         name,
         setup: Some(setup),
         repeatable: false,
+        grouped: false,
     }
 }
 
@@ -47,6 +53,16 @@ const fn many(name: &'static str, setup: SetupFn) -> Entry {
         name,
         setup: Some(setup),
         repeatable: true,
+        grouped: false,
+    }
+}
+
+const fn grouped(name: &'static str, setup: SetupFn) -> Entry {
+    Entry {
+        name,
+        setup: Some(setup),
+        repeatable: true,
+        grouped: true,
     }
 }
 
@@ -84,14 +100,14 @@ pub static PLUGINS: &[Entry] = &[
     once("chaos", clusterdns_chaos::setup),
     once("loadbalance", clusterdns_loadbalance::setup),
     missing("tsig"),
-    missing("rewrite"),
+    grouped("rewrite", clusterdns_rewrite::setup),
     once("autopath", clusterdns_autopath::setup),
     missing("acl"),
     once("cache", clusterdns_cache::setup),
     missing("header"),
     missing("dnssec"),
     missing("minimal"),
-    missing("template"),
+    many("template", clusterdns_template::setup),
     missing("transfer"),
     once("hosts", clusterdns_hosts::setup),
     missing("route53"),
@@ -143,7 +159,26 @@ pub fn build_chain(
     let mut previous: Option<usize> = None;
     for (index, line) in ordered {
         let entry = &PLUGINS[index];
-        let directive = &directives[line];
+        let mut directive = &directives[line];
+        if entry.grouped && previous == Some(index) {
+            // Built with the first line.
+            continue;
+        }
+        let group;
+        if entry.grouped {
+            group = Directive {
+                name: directive.name.clone(),
+                args: Vec::new(),
+                block: Some(
+                    directives
+                        .iter()
+                        .filter(|d| d.name.text == entry.name)
+                        .cloned()
+                        .collect(),
+                ),
+            };
+            directive = &group;
+        }
         if previous == Some(index) && !entry.repeatable {
             errors.push(directive.name.error(format!(
                 "plugin {}: this plugin can only be used once per server block",
@@ -220,5 +255,46 @@ mod tests {
             assert_eq!(chain.len(), 1, "{name}");
             assert_eq!(chain[0].name(), name);
         }
+    }
+
+    /// All `rewrite` lines of a block are one plugin (one rule list), wherever they
+    /// are written; `template` lines are one plugin each, in Corefile order.
+    #[test]
+    fn grouped_directives_build_one_plugin() {
+        let line = |name: &str, args: &[&str]| Directive {
+            name: clusterdns_api::Token::synthetic(name),
+            args: args
+                .iter()
+                .map(|a| clusterdns_api::Token::synthetic(a))
+                .collect(),
+            block: None,
+        };
+        let directives = [
+            line("rewrite", &["name", "a.example.", "b.example."]),
+            line("template", &["IN", "AAAA"]),
+            line("whoami", &[]),
+            line("rewrite", &["continue", "type", "A", "AAAA"]),
+            line("template", &["IN", "MX"]),
+        ];
+        let mut ctx = SetupCtx::new(
+            vec![clusterdns_api::proto::rr::Name::root()],
+            53,
+            std::path::PathBuf::from("."),
+            clusterdns_api::Readiness::new(),
+        );
+        let chain = build_chain(&directives, &mut ctx, &mut Vec::new()).unwrap();
+        let names: Vec<&str> = chain.iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["rewrite", "template", "template", "whoami"]);
+        // A bad line among them is reported once, at its position.
+        let bad = [
+            line("rewrite", &["name", "a.example.", "b.example."]),
+            line("rewrite", &["bogus", "x", "y"]),
+        ];
+        let errors = build_chain(&bad, &mut ctx, &mut Vec::new()).err().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.contains("invalid rule type"),
+            "{errors:?}"
+        );
     }
 }

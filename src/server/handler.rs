@@ -261,7 +261,7 @@ fn serve_wire<'a>(
         return false;
     };
     query.set_server(&state.server.0);
-    query.set_client(canonical(client).ip());
+    query.set_client(canonical(client));
     if matched.block.udp_payload != clusterdns_api::wire::MAX_UDP_PAYLOAD {
         query.set_server_payload(matched.block.udp_payload);
     }
@@ -352,15 +352,31 @@ fn encode_response(
     metadata.op_code = request.metadata.op_code;
     metadata.recursion_desired = request.metadata.recursion_desired;
     metadata.checking_disabled = request.metadata.checking_disabled;
+    // A plugin's EDNS options (an Extended DNS Error from `template`) ride on our OPT
+    // record, when the client sent one.
+    let with_options = extra_options(request.answer_edns.as_ref(), response);
     let parts = AnswerParts {
         metadata,
         query: Some(&request.question),
         answers: &response.message.answers,
         authorities: &response.message.authorities,
         additionals: &response.message.additionals,
-        edns: request.answer_edns.as_ref(),
+        edns: with_options.as_ref().or(request.answer_edns.as_ref()),
     };
     codec::encode(&parts, request.max_size, buf)
+}
+
+/// Our OPT record with the options of the plugin's answer added; `None` when the
+/// answer has none (or the client sent no OPT record).
+fn extra_options(ours: Option<&Edns>, response: &Response) -> Option<Edns> {
+    let theirs = response.message.edns.as_ref()?;
+    let mut edns = ours?.clone();
+    let mut added = false;
+    for (_, option) in theirs.options().as_ref() {
+        edns.options_mut().insert(option.clone());
+        added = true;
+    }
+    added.then_some(edns)
 }
 
 fn error_reply(reply: &ErrorReply, over_udp: bool, buf: &mut Vec<u8>) -> Prepared {

@@ -120,7 +120,7 @@ impl Plugin for AutoPath {
         let (Some(client), Some(directory)) = (query.client(), self.cluster.get()) else {
             return Wire::Ordinary;
         };
-        let Some(namespace) = directory.pod_namespace(client.to_canonical()) else {
+        let Some(namespace) = directory.pod_namespace(client.ip().to_canonical()) else {
             return Wire::Pass;
         };
         let count = query.label_count();

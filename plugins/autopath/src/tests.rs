@@ -238,7 +238,7 @@ fn wire(plugin: &Arc<dyn Plugin>, qname: &str, client: &str) -> Wire {
     message.add_query(Query::query(name(qname), RecordType::A));
     let packet = message.to_vec().unwrap();
     let mut query = WireQuery::parse(&packet, true).unwrap();
-    query.set_client(client.parse().unwrap());
+    query.set_client(std::net::SocketAddr::new(client.parse().unwrap(), 40000));
     plugin.serve_wire(&mut query, &mut Vec::new())
 }
 

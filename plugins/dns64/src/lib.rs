@@ -83,7 +83,7 @@ impl Plugin for Dns64 {
             return Wire::Pass;
         }
         match query.client() {
-            Some(client) if !self.config.allow_ipv4 && client.to_canonical().is_ipv4() => {
+            Some(client) if !self.config.allow_ipv4 && client.ip().to_canonical().is_ipv4() => {
                 Wire::Pass
             }
             _ => Wire::Ordinary,

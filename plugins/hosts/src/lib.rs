@@ -55,3 +55,5 @@ pub fn setup(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;

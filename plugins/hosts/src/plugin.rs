@@ -8,6 +8,7 @@ use std::time::Duration;
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::rdata::{A, AAAA, PTR};
 use clusterdns_api::proto::rr::{Name, RData, Record, RecordType};
+use clusterdns_api::wire::{AnswerOrder, AnswerWriter, Wire, WireName, WireQuery};
 use clusterdns_api::{BoxFuture, Ctx, Fallthrough, Next, Plugin, PluginError, Response};
 
 use crate::map::normalize_ip;
@@ -23,6 +24,8 @@ const NOT_FOUND: ResponseCode = ResponseCode::NXDomain;
 pub struct Hosts {
     source: Arc<HostsSource>,
     zones: Vec<Name>,
+    /// `zones` for matching on the wire path.
+    wire_zones: Vec<WireName>,
     ttl: u32,
     reload: Duration,
     fallthrough: Fallthrough,
@@ -47,6 +50,7 @@ impl Hosts {
     ) -> Self {
         Self {
             source,
+            wire_zones: zones.iter().map(WireName::new).collect(),
             zones,
             ttl,
             reload,
@@ -137,6 +141,95 @@ fn reverse_address(name: &Name) -> Option<IpAddr> {
     Some(normalize_ip(net.addr()))
 }
 
+/// The question name of a wire query, lower case; `None` for a name the labels do
+/// not make (never for a parsed query).
+fn wire_qname(query: &WireQuery<'_>) -> Option<Name> {
+    Name::from_labels(query.labels_before(query.label_count())).ok()
+}
+
+impl Hosts {
+    /// The wire path's answer: the decisions of [`decide`](Self::decide) for A and
+    /// AAAA hits (NODATA included), misses (NXDOMAIN or pass) and PTR hits with one
+    /// name, written with `AnswerWriter`; anything else takes the ordinary path.
+    fn answer_wire(&self, query: &WireQuery<'_>, buf: &mut Vec<u8>) -> Wire {
+        let qtype = query.qtype();
+        if qtype == RecordType::PTR {
+            return self.reverse_wire(query, buf);
+        }
+        if !self
+            .wire_zones
+            .iter()
+            .any(|zone| zone.start_in(query).is_some())
+        {
+            return Wire::Pass;
+        }
+        let Some(name) = wire_qname(query) else {
+            return Wire::Ordinary;
+        };
+        let found = self.source.with_addrs(&name, |addrs| {
+            let ips: Vec<IpAddr> = match qtype {
+                RecordType::A => addrs.v4.iter().map(|ip| IpAddr::V4(*ip)).collect(),
+                RecordType::AAAA => addrs.v6.iter().map(|ip| IpAddr::V6(*ip)).collect(),
+                _ => return Wire::Ordinary,
+            };
+            // `loadbalance` shuffles more than one address; the ordinary path does it.
+            if ips.len() > 1 && query.order() == AnswerOrder::Shuffled {
+                return Wire::Ordinary;
+            }
+            let owner = query.pointer_to(0);
+            let mut writer = AnswerWriter::new(query, ResponseCode::NoError, true, buf);
+            for ip in ips {
+                writer.address(&owner, self.ttl, ip);
+            }
+            finished(writer.finish(query), ResponseCode::NoError)
+        });
+        match found {
+            Some(wire) => wire,
+            None if self.fallthrough.through(&name) => Wire::Pass,
+            None => {
+                let writer = AnswerWriter::new(query, NOT_FOUND, true, buf);
+                finished(writer.finish(query), NOT_FOUND)
+            }
+        }
+    }
+
+    fn reverse_wire(&self, query: &WireQuery<'_>, buf: &mut Vec<u8>) -> Wire {
+        let Some(name) = wire_qname(query) else {
+            return Wire::Ordinary;
+        };
+        let names = reverse_address(&name)
+            .map(|ip| self.source.names_of(ip))
+            .unwrap_or_default();
+        let target = match names.as_slice() {
+            [] => return Wire::Pass,
+            [one] => one,
+            // Several targets may share suffixes the ordinary path compresses.
+            _ => return Wire::Ordinary,
+        };
+        let mut writer = AnswerWriter::new(query, ResponseCode::NoError, true, buf);
+        writer.record(&query.pointer_to(0), RecordType::PTR, self.ttl, |out| {
+            for label in target.iter() {
+                // Labels of a parsed name are at most 63 bytes.
+                out.push(label.len() as u8);
+                out.extend_from_slice(label);
+            }
+            out.push(0);
+        });
+        finished(writer.finish(query), ResponseCode::NoError)
+    }
+}
+
+/// `Answered` when the answer fits the client, else the ordinary path (which truncates).
+fn finished(written: Option<usize>, rcode: ResponseCode) -> Wire {
+    match written {
+        Some(_) => Wire::Answered {
+            rcode,
+            writer: "hosts",
+        },
+        None => Wire::Ordinary,
+    }
+}
+
 impl Plugin for Hosts {
     fn name(&self) -> &'static str {
         "hosts"
@@ -152,5 +245,10 @@ impl Plugin for Hosts {
             Outcome::Answer(response) => Box::pin(async move { Ok(response) }),
             Outcome::Next => next.run(ctx),
         }
+    }
+
+    fn serve_wire(&self, query: &mut WireQuery<'_>, buf: &mut Vec<u8>) -> Wire {
+        self.ensure_watcher();
+        self.answer_wire(query, buf)
     }
 }

@@ -120,6 +120,22 @@ impl HostsSource {
         }
     }
 
+    /// Calls `found` with the addresses of `name` (as [`lookup`](Self::lookup) gives
+    /// them) without copying them when only one of the tables has the name: the wire
+    /// path asks this for every query.
+    pub fn with_addrs<R>(&self, name: &Name, found: impl FnOnce(&Addrs) -> R) -> Option<R> {
+        let file = self.file.load();
+        match (self.inline.lookup(name), file.lookup(name)) {
+            (None, None) => None,
+            (Some(only), None) | (None, Some(only)) => Some(found(only)),
+            (Some(inline), Some(file)) => {
+                let mut addrs = inline.clone();
+                addrs.merge(file);
+                Some(found(&addrs))
+            }
+        }
+    }
+
     /// The names of `ip`, for PTR answers: inline entries first, then the file's.
     pub fn names_of(&self, ip: IpAddr) -> Vec<Name> {
         let mut names = self.inline.names_of(ip).to_vec();

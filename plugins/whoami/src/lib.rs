@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::rdata::{A, AAAA, SRV};
-use clusterdns_api::proto::rr::{Name, RData, Record};
+use clusterdns_api::proto::rr::{Name, RData, Record, RecordType};
+use clusterdns_api::wire::{AnswerWriter, Section, Wire, WireQuery};
 use clusterdns_api::{
     BoxFuture, ConfigError, Ctx, Directive, Next, Plugin, PluginError, Response, SetupCtx,
 };
@@ -77,6 +78,41 @@ impl Plugin for Whoami {
     ) -> BoxFuture<'a, Result<Response, PluginError>> {
         let answer = Self::answer(ctx);
         Box::pin(async move { answer })
+    }
+
+    /// The same answer written on the wire: the address record's owner points at the
+    /// question, the SRV owner is `_udp`/`_tcp` and a pointer to it, as the ordinary
+    /// path's encoder compresses them. The root name (written without a pointer there)
+    /// and names too long for the SRV owner take the ordinary path.
+    fn serve_wire(&self, query: &mut WireQuery<'_>, buf: &mut Vec<u8>) -> Wire {
+        let Some(client) = query.client() else {
+            return Wire::Ordinary;
+        };
+        let label: &[u8] = if query.over_udp() { b"_udp" } else { b"_tcp" };
+        if query.label_count() == 0 || query.raw_suffix(0).len() + 1 + label.len() > 255 {
+            return Wire::Ordinary;
+        }
+        let name = query.pointer_to(0);
+        let mut writer = AnswerWriter::new(query, ResponseCode::NoError, true, buf);
+        writer.section(Section::Additional);
+        writer.address(&name, 0, client.ip().to_canonical());
+        let mut owner = Vec::with_capacity(1 + label.len() + name.len());
+        owner.push(label.len() as u8);
+        owner.extend_from_slice(label);
+        owner.extend_from_slice(&name);
+        writer.record(&owner, RecordType::SRV, 0, |rdata| {
+            // Priority 0, weight 0, the client's port, the root as target.
+            rdata.extend_from_slice(&[0, 0, 0, 0]);
+            rdata.extend_from_slice(&client.port().to_be_bytes());
+            rdata.push(0);
+        });
+        match writer.finish(query) {
+            Some(_) => Wire::Answered {
+                rcode: ResponseCode::NoError,
+                writer: NAME,
+            },
+            None => Wire::Ordinary,
+        }
     }
 }
 

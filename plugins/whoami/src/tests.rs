@@ -143,3 +143,64 @@ fn rejects_arguments_and_blocks() {
     with_block.block = Some(vec![directive(&[])]);
     assert!(setup(&with_block, &mut setup_ctx()).is_err());
 }
+
+/// The wire answer to `name` from `client` over UDP or TCP, decoded; `None` when it
+/// goes the ordinary way.
+fn wire(
+    name: &str,
+    qtype: RecordType,
+    client: &str,
+    over_udp: bool,
+) -> Option<hickory_proto::op::Message> {
+    use clusterdns_api::proto::op::{Message, MessageType, OpCode};
+    let mut message = Message::new(99, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    let packet = message.to_vec().unwrap();
+    let mut query = WireQuery::parse(&packet, over_udp).unwrap();
+    query.set_client(client.parse().unwrap());
+    let mut buf = Vec::new();
+    match Whoami.serve_wire(&mut query, &mut buf) {
+        Wire::Answered { rcode, writer } => {
+            assert_eq!((rcode, writer), (ResponseCode::NoError, NAME));
+            Some(Message::from_vec(&buf).unwrap())
+        }
+        Wire::Ordinary => None,
+        Wire::Pass => panic!("whoami never passes"),
+    }
+}
+
+#[tokio::test]
+async fn the_wire_path_answers_as_serve_does() {
+    let lines = |records: &[Record]| {
+        records
+            .iter()
+            .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+            .collect::<Vec<_>>()
+    };
+    for (client, over_udp) in [
+        ("10.0.0.99:5353", true),
+        ("[fd00::7]:40000", false),
+        ("[::ffff:10.1.2.3]:53", true),
+    ] {
+        for name in ["Who.Example.", "a.b.c.example.", "x."] {
+            let protocol = if over_udp {
+                Protocol::Udp
+            } else {
+                Protocol::Tcp
+            };
+            let reply = wire(name, RecordType::A, client, over_udp).unwrap();
+            let expected = ask(name, RecordType::A, client, protocol).await;
+            assert!(reply.metadata.authoritative);
+            assert_eq!(reply.queries[0].name().to_string(), name);
+            assert!(reply.answers.is_empty());
+            assert_eq!(
+                lines(&reply.additionals),
+                lines(&expected.message.additionals),
+                "{name} {client}"
+            );
+        }
+    }
+    // The root is written without a pointer on the ordinary path.
+    assert!(wire(".", RecordType::A, "10.0.0.1:53", true).is_none());
+}

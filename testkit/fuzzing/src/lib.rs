@@ -4,8 +4,8 @@
 //!
 //! | target | input | what must hold |
 //! |---|---|---|
-//! | [`packet`] | a message, asked over UDP and over TCP | no panic; a reply has the query's ID and opcode, QR set, fits the UDP size the query allows (over TCP: is whole), parses, and repeats the question |
-//! | [`differential`] | a message, asked over UDP and over TCP | the wire path's reply says what the ordinary path's says, header and records, names' case included (or neither replies) |
+//! | [`packet`] | a message, asked over UDP and over TCP of the full chain (`rewrite` and `template` rules included) | no panic; a reply has the query's ID and opcode, QR set, fits the UDP size the query allows (over TCP: is whole), parses, and repeats the question |
+//! | [`differential`] | a message, asked over UDP and over TCP of the cluster zone (behind a `template` AAAA filter and a `rewrite` rule) | the wire path's reply says what the ordinary path's says, header and records, names' case included (or neither replies) |
 //! | [`corefile`] | Corefile text | `--check` (parse, build every plugin) gives `ok` or errors naming the file, never a panic |
 //! | [`manifest`] | a manifest file, as YAML and as JSON | the source loads it and serves exactly its services, or an error names the file and the last good content is kept; bounded memory (aliases, nesting, size) |
 //! | [`api_object`] | JSON of a watch event or an object, as each watched kind | slim objects have names, are found in the index where they were put and leave with their deletion; refusals say why |

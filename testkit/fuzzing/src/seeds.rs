@@ -44,6 +44,15 @@ const NAMES: &[&str] = &[
     "whoami.test.",
     "x.whoami.test.",
     "kubernetes.io.",
+    "alias.shop.svc.cluster.local.",
+    "Alias.Shop.svc.cluster.local.",
+    "web.shop.svc.cluster.internal.",
+    "_http._tcp.web.shop.svc.cluster.internal.",
+    "web.shop.alias.test.",
+    "ip-1-2a.tmpl.test.",
+    "IP-300-ff.tmpl.test.",
+    "ip-1-fff.tmpl.test.",
+    "other.tmpl.test.",
     ".",
 ];
 
@@ -194,8 +203,23 @@ pub fn corefiles() -> Vec<String> {
     for (at, _) in kubeadm.char_indices().step_by(7) {
         seeds.push(kubeadm[..at].to_owned());
     }
+    for text in TEMPLATE_AND_REWRITE {
+        seeds.push((*text).to_owned());
+        for (at, _) in text.char_indices().step_by(11) {
+            seeds.push(text[..at].to_owned());
+        }
+    }
     seeds
 }
+
+/// Corefiles with `template` and `rewrite` in the forms their READMEs and the
+/// distributions use, and some they refuse.
+const TEMPLATE_AND_REWRITE: &[&str] = &[
+    ". {\n    template IN AAAA . {\n        rcode NOERROR\n    }\n    template ANY ANY invalid {\n        rcode NXDOMAIN\n        authority \"invalid. 60 {{ .Class }} SOA ns.invalid. hostmaster.invalid. (1 60 60 60 60)\"\n        ederror 21 \"Blocked according to RFC2606\"\n    }\n}\n",
+    ". {\n    template IN A example {\n      match \"^ip0a(?P<b>[a-f0-9]{2})(?P<c>[a-f0-9]{2})(?P<d>[a-f0-9]{2})[.]example[.]$\"\n      answer \"{{ .Name }} 60 IN A 10.{{ parseInt .Group.b 16 8 }}.{{ parseInt .Group.c 16 8 }}.{{ parseInt .Group.d 16 8 }}\"\n      fallthrough\n    }\n    template IN PTR in-addr.arpa {\n      match ^(?P<d>[0-9]*)[.](?P<c>[0-9]*)[.](?P<b>[0-9]*)[.](?P<a>[0-9]*)[.]in-addr[.]arpa[.]$\n      answer \"{{ .Name }} 60 IN PTR ip-{{ .Group.a }}-{{ .Group.b }}-{{ .Group.c }}-{{ .Group.d }}.example.\"\n    }\n}\n",
+    ".:5353 {\n    bufsize 1232\n    template ANY AAAA {\n        rcode NOERROR\n    }\n    template IN A x { match ((((a)))) ; answer \"{{ if .Name }}\" }\n}\n",
+    ". {\n    rewrite name suffix .schmoogle.com. .google.com. answer auto\n    rewrite continue name regex (.*)-(us-west-1)\\.example\\.org {1}.service.{2}.consul answer name (.*)\\.service\\.(us-west-1)\\.consul {1}-{2}.example.org\n    rewrite stop {\n        name regex (.*)\\.cluster\\.local {1}.cluster.local\n        answer name (.*)\\.cluster\\.local {1}.cluster.local\n    }\n    rewrite ttl regex (.*)\\.example 10-\n    rewrite rcode exact a.example. SERVFAIL NXDOMAIN\n    rewrite type ANY HINFO\n    rewrite class CH IN\n    rewrite edns0 local set 0xffee abc\n}\n",
+];
 
 /// The manifest target's seeds: the repository's manifests, and the shapes people and
 /// tools write (lists, typed lists, anchors, tags, nulls, wrong types), as files.

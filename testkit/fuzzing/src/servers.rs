@@ -43,12 +43,25 @@ fn big_cluster() -> String {
 }
 
 /// The query plugins of the kubeadm Corefile (no `forward`: nothing leaves the
-/// process), `hosts` before the cluster, and `whoami` for another zone.
+/// process), `hosts` before the cluster, `whoami` for another zone, and `rewrite` and
+/// `template` rules for names under `.test` and `cluster.internal`.
 const FULL: &str = "\
 .:53 {
     errors
     cache 30
     loadbalance
+    rewrite name suffix .cluster.internal. .cluster.local. answer auto
+    rewrite continue name regex (.*)\\.alias\\.test\\.$ {1}.svc.cluster.local answer auto
+    rewrite ttl suffix tmpl.test. 5-60
+    template IN AAAA tmpl.test {
+        rcode NOERROR
+    }
+    template IN A tmpl.test {
+        match ^ip-(?P<a>[0-9]+)-(?P<b>[0-9a-f]+)[.]
+        answer \"{{ .Name }} 60 IN A 10.0.{{ .Group.a }}.{{ parseInt .Group.b 16 8 }}\"
+        additional \"{{ index .Match 1 }}.tmpl.test. 60 IN TXT {{ printf \\\"%q\\\" .Remote }}\"
+        fallthrough
+    }
     hosts {
         10.0.0.1 node-1.example.test
         fd00::1 node-1.example.test
@@ -67,10 +80,16 @@ whoami.test:53 {
 ";
 
 /// Only the cluster zone, with nothing that shuffles or remembers (no `loadbalance`,
-/// no `cache`): the same query gets the same answer on either path.
+/// no `cache`): the same query gets the same answer on either path. An AAAA filter for
+/// one namespace and a rewrite rule for one name are in front of it, so that their
+/// wire answers and passes are compared with the ordinary path too.
 const CLUSTER_ONLY: &str = "\
 cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {
     errors
+    rewrite name exact alias.shop.svc.cluster.local. web.shop.svc.cluster.local.
+    template IN AAAA data.svc.cluster.local {
+        rcode NOERROR
+    }
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         pods insecure
         manifests cluster.yaml big.yaml

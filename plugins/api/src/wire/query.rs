@@ -84,7 +84,7 @@ pub struct WireQuery<'a> {
     /// The listener's metrics label (`dns://:53`), once the server has set it.
     server: Option<&'a Arc<str>>,
     /// The client's address, once the server has set it.
-    client: Option<std::net::IpAddr>,
+    client: Option<std::net::SocketAddr>,
 }
 
 impl<'a> WireQuery<'a> {
@@ -196,19 +196,24 @@ impl<'a> WireQuery<'a> {
         self.server = Some(server);
     }
 
-    /// Tells plugins who asked (`Ctx::src`): `autopath` answers pods by their namespace.
-    pub fn set_client(&mut self, client: std::net::IpAddr) {
-        self.client = Some(client);
-    }
-
-    /// The client's address, once the server has set it.
-    pub fn client(&self) -> Option<std::net::IpAddr> {
-        self.client
-    }
-
     /// The listener's metrics label, as `Ctx::server`.
     pub fn server(&self) -> Option<&'a Arc<str>> {
         self.server
+    }
+
+    /// Tells plugins who asked (`Ctx::src`).
+    pub fn set_client(&mut self, client: std::net::SocketAddr) {
+        self.client = Some(client);
+    }
+
+    /// The client's address, as `Ctx::src`, once the server has set it.
+    pub fn client(&self) -> Option<std::net::SocketAddr> {
+        self.client
+    }
+
+    /// Whether the query came over UDP (its answer is limited in size).
+    pub fn over_udp(&self) -> bool {
+        self.max_size != u16::MAX
     }
 
     /// The CD (checking disabled) bit.
