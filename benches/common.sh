@@ -15,14 +15,15 @@ hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # load PORT PID QUERYFILE CPUS SECONDS [DNSPERF_OPTIONS...]: dnsperf on CPUS against
-# the server PID listens with on PORT, for SECONDS; prints "qps busy qps_per_core lost"
-# (busy: the server's CPU time over the run, in cores).
+# the server PID listens with on PORT (at LOAD_ADDR, default 127.0.0.1), for SECONDS;
+# prints "qps busy qps_per_core lost" (busy: the server's CPU time over the run, in
+# cores).
 load() {
     local port=$1 pid=$2 queries=$3 cpus=$4 seconds=$5
     shift 5
     local t0 t1 out
     t0=$(cpu_ticks "$pid")
-    out=$(taskset -c "$cpus" dnsperf -s 127.0.0.1 -p "$port" -d "$queries" -l "$seconds" "$@" 2>&1)
+    out=$(taskset -c "$cpus" dnsperf -s "${LOAD_ADDR:-127.0.0.1}" -p "$port" -d "$queries" -l "$seconds" "$@" 2>&1)
     t1=$(cpu_ticks "$pid")
     awk -v q="$(echo "$out" | awk '/Queries per second/ {print $4}')" \
         -v lost="$(echo "$out" | awk '/Queries lost/ {print $3}')" \

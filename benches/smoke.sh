@@ -41,6 +41,7 @@ run autopath.sh 5
 run rollout.sh --smoke
 run overload.sh --smoke
 SERVICES=100 run autopath-wire.sh 1 1
+SERVICES=100 run dns64-wire.sh 1 1
 if [ ${#failed[@]} -gt 0 ]; then
     echo "benchmark scripts failed: ${failed[*]}" >&2
     exit 1

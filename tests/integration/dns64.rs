@@ -2,6 +2,7 @@
 //! loopback, a cluster name and a forwarded name asked for AAAA from an IPv6 client.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, SOA};
@@ -29,6 +30,15 @@ kind: Service
 metadata: {name: modern, namespace: shop}
 spec:
   clusterIP: fd00:10:96::20
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dual, namespace: shop}
+spec:
+  clusterIP: 10.96.0.30
+  clusterIPs: [10.96.0.30, fd00:10:96::30]
+  ipFamilies: [IPv4, IPv6]
   ports: [{name: http, port: 80}]
 ";
 
@@ -100,13 +110,17 @@ fn corefile(upstream: SocketAddr) -> String {
 async fn start() -> (TestServer, Upstream, SocketAddr) {
     let upstream = Upstream::start(true, upstream_answer).await;
     let server = TestServer::start(&corefile(upstream.addr), &[("cluster.yaml", CLUSTER)]).await;
-    let v6 = server
+    let v6 = v6_listener(&server);
+    (server, upstream, v6)
+}
+
+fn v6_listener(server: &TestServer) -> SocketAddr {
+    server
         .server
         .udp_addrs()
         .into_iter()
         .find(|a| a.is_ipv6())
-        .expect("a listener on ::1");
-    (server, upstream, v6)
+        .expect("a listener on ::1")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,4 +197,99 @@ async fn ipv4_clients_get_what_the_chain_answers() {
         );
         assert!(answer.answers.is_empty(), "{name}: {:?}", answer.answers);
     }
+}
+
+/// A reply in full: header, question, every section (an SOA's serial, which differs
+/// between two servers, left out) and EDNS.
+fn summary(reply: &Message) -> String {
+    format!(
+        "{:?}\nquestion {:?}\nanswers {:?}\nauthority {:?}\nadditional {:?}\nedns {:?}",
+        reply.metadata,
+        reply.queries,
+        lines(&reply.answers),
+        lines(&reply.authorities),
+        lines(&reply.additionals),
+        reply
+            .edns
+            .as_ref()
+            .map(|e| (e.max_payload(), e.flags().dnssec_ok)),
+    )
+}
+
+/// AAAA from an IPv6 client through dns64's wire path (a cluster name with AAAA left
+/// to `kubernetes` there) and through the ordinary path only (`log` in front): the
+/// same answers for cluster names with AAAA (in the client's case too), one without
+/// (synthesized), NXDOMAIN, names outside the zone, and with `translate_all`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aaaa_answers_are_the_same_on_both_paths() {
+    let upstream = Upstream::start(true, upstream_answer).await;
+    // No cache: both servers answer every query through dns64.
+    let base = adapt(&corefile(upstream.addr), &[("cache 30", "")]);
+    let translate_all = adapt(
+        &base,
+        &[(
+            "\n    dns64\n",
+            "\n    dns64 {\n      translate_all\n    }\n",
+        )],
+    );
+    let names = [
+        "modern.shop.svc.cluster.local.",
+        "dual.shop.svc.cluster.local.",
+        "DUAL.Shop.svc.cluster.local.",
+        "legacy.shop.svc.cluster.local.",
+        "nothing.shop.svc.cluster.local.",
+        "shop.svc.cluster.local.",
+        "v4only.example.org.",
+        "dual.example.org.",
+        "missing.example.org.",
+    ];
+    for wire in [base, translate_all] {
+        let ordinary = adapt(
+            &wire,
+            &[("errors", "errors\n    log . {\n        class denial\n    }")],
+        );
+        let files = [("cluster.yaml", CLUSTER)];
+        let wire = TestServer::start(&wire, &files).await;
+        let ordinary = TestServer::start(&ordinary, &files).await;
+        wire.wait_ready(Duration::from_secs(15)).await;
+        ordinary.wait_ready(Duration::from_secs(15)).await;
+        let (wire_v6, ordinary_v6) = (v6_listener(&wire), v6_listener(&ordinary));
+        let mut kinds = [0usize; 3];
+        for name in names {
+            let question = query(name, RecordType::AAAA);
+            let (a, b) = (
+                udp_from("[::1]:0", wire_v6, &question).await,
+                udp_from("[::1]:0", ordinary_v6, &question).await,
+            );
+            assert_eq!(summary(&a), summary(&b), "{name}");
+            let synthesized = lines(&a.answers).iter().any(|l| l.contains("64:ff9b::"));
+            let kind = match a.metadata.response_code {
+                ResponseCode::NXDomain => 0,
+                _ if synthesized => 1,
+                _ => 2,
+            };
+            kinds[kind] += 1;
+        }
+        assert!(
+            kinds.iter().all(|&n| n > 0),
+            "NXDOMAIN, synthesized, other: {kinds:?}"
+        );
+    }
+    // The dual-stack service keeps its own address.
+    let server = TestServer::start(
+        &adapt(&corefile(upstream.addr), &[("cache 30", "")]),
+        &[("cluster.yaml", CLUSTER)],
+    )
+    .await;
+    server.wait_ready(Duration::from_secs(15)).await;
+    let answer = udp_from(
+        "[::1]:0",
+        v6_listener(&server),
+        &query("dual.shop.svc.cluster.local.", RecordType::AAAA),
+    )
+    .await;
+    assert_eq!(
+        lines(&answer.answers),
+        ["dual.shop.svc.cluster.local. 30 AAAA fd00:10:96::30"]
+    );
 }

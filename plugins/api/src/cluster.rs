@@ -8,7 +8,9 @@
 //! handle and [`ClusterHandle::require`]s it at setup; `kubernetes`, built later in the
 //! same block, [`provide`](ClusterHandle::provide)s itself; the plugin reads it at serve
 //! time. A block that requires the cluster and has no `kubernetes` is a Corefile error,
-//! reported at the requiring directive (see [`ClusterHandle::unmet`]).
+//! reported at the requiring directive (see [`ClusterHandle::unmet`]). A plugin that
+//! only does better with the cluster (`dns64`) keeps a clone without requiring it, and
+//! finds [`ClusterHandle::get`] `None` in a block without `kubernetes`.
 //!
 //! The trait is as small as its users: nothing here hands out the index itself, only
 //! the answers to their questions, computed under the index's own read lock.
@@ -109,6 +111,22 @@ pub trait ClusterDirectory: Send + Sync + 'static {
     /// writes on the wire path as the walk would have sent it. The default says `false`
     /// (the walk decides, on the ordinary path) for a directory that cannot tell.
     fn holds_name(&self, query: &WireQuery<'_>) -> bool {
+        let _ = query;
+        false
+    }
+
+    /// Whether an A or AAAA question names something in the cluster zone whose answer
+    /// holds at least one record of the type asked (a Service's cluster IP of that
+    /// family, an endpoint's or pod's address). `false` for NODATA, NXDOMAIN, an
+    /// ExternalName (a CNAME, whatever its target holds), other question types, a name
+    /// outside the cluster zones, and while the zone has not been loaded.
+    ///
+    /// `dns64` asks it on the wire path: an AAAA answer that holds AAAA records is left
+    /// as it is, so `kubernetes` may write it there. Like [`holds_name`](Self::holds_name)
+    /// it reads the index as the wire path does and allocates nothing for a name of a
+    /// few entries. The default says `false` (the ordinary path decides) for a
+    /// directory that cannot tell.
+    fn answers_addresses(&self, query: &WireQuery<'_>) -> bool {
         let _ = query;
         false
     }

@@ -6,6 +6,12 @@
 //! not a name error, the same name is asked again with type A down the rest of the
 //! chain, and each A record of that answer becomes an AAAA record: the IPv4 address
 //! embedded in the prefix as RFC 6052 lays it out.
+//!
+//! On the wire path every AAAA query it may translate goes to the ordinary path, except
+//! one the cluster zone answers with AAAA records (asked of the block's
+//! [`ClusterDirectory`](clusterdns_api::ClusterDirectory), when it has `kubernetes`):
+//! that answer is left as it is, so `kubernetes` may write it on the wire path. On an
+//! IPv6-only cluster that is nearly every query a pod sends.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod config;
@@ -17,7 +23,8 @@ use std::sync::Arc;
 use clusterdns_api::proto::rr::{DNSClass, RecordType};
 use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{
-    BoxFuture, ConfigError, Ctx, Directive, Next, Plugin, PluginError, Response, SetupCtx,
+    BoxFuture, ClusterHandle, ConfigError, Ctx, Directive, Next, Plugin, PluginError, Response,
+    SetupCtx,
 };
 
 pub use config::{Config, Prefix};
@@ -28,20 +35,30 @@ const NAME: &str = "dns64";
 /// Reads `dns64 [PREFIX] [{ prefix PREFIX; translate_all; allow_ipv4 }]`.
 pub fn setup(
     directive: &Directive,
-    _ctx: &mut SetupCtx,
+    ctx: &mut SetupCtx,
 ) -> Result<Option<Arc<dyn Plugin>>, ConfigError> {
     let config = Config::parse(directive)?;
     metrics::register();
-    Ok(Some(Arc::new(Dns64 { config })))
+    // Not required: without `kubernetes` in the block every AAAA query it may
+    // translate takes the ordinary path, as it always did.
+    Ok(Some(Arc::new(Dns64::new(config, ctx.cluster.clone()))))
 }
 
 /// The `dns64` plugin.
 #[derive(Clone, Debug)]
 pub struct Dns64 {
     config: Config,
+    /// The block's cluster, if it has one: which AAAA answers it leaves alone.
+    cluster: ClusterHandle,
 }
 
 impl Dns64 {
+    /// A plugin translating as `config` says; `cluster` (possibly never provided)
+    /// tells it which cluster names already have AAAA records.
+    pub fn new(config: Config, cluster: ClusterHandle) -> Self {
+        Self { config, cluster }
+    }
+
     /// Whether the query may be translated (CoreDNS `requestShouldIntercept`): type
     /// AAAA, class IN, and from an IPv6 client unless `allow_ipv4`.
     fn intercepts(&self, ctx: &Ctx) -> bool {
@@ -78,14 +95,25 @@ impl Plugin for Dns64 {
         })
     }
 
+    /// Hands on what it would not translate: other types, IPv4 clients (without
+    /// `allow_ipv4`), and names the cluster zone answers with AAAA records (without
+    /// `translate_all`), which [`synthesize::wanted`] leaves as they are, so the
+    /// bytes are the same as the ordinary path's.
     fn serve_wire(&self, query: &mut WireQuery<'_>, _buf: &mut Vec<u8>) -> Wire {
         if query.qtype() != RecordType::AAAA {
             return Wire::Pass;
         }
-        match query.client() {
-            Some(client) if !self.config.allow_ipv4 && client.ip().to_canonical().is_ipv4() => {
-                Wire::Pass
-            }
+        if let Some(client) = query.client()
+            && !self.config.allow_ipv4
+            && client.ip().to_canonical().is_ipv4()
+        {
+            return Wire::Pass;
+        }
+        if self.config.translate_all {
+            return Wire::Ordinary;
+        }
+        match self.cluster.get() {
+            Some(directory) if directory.answers_addresses(query) => Wire::Pass,
             _ => Wire::Ordinary,
         }
     }

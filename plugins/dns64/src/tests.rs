@@ -363,3 +363,86 @@ fn the_wire_path_hands_over_only_aaaa_queries_that_may_be_translated() {
         Wire::Ordinary
     ));
 }
+
+/// A cluster whose zone answers AAAA for `dual.default.svc.cluster.local` only.
+struct FakeCluster;
+
+impl clusterdns_api::ClusterDirectory for FakeCluster {
+    fn namespace_exposed(&self, _namespace: &str) -> bool {
+        true
+    }
+    fn external_service(
+        &self,
+        _namespace: &str,
+        _name: &str,
+    ) -> Option<clusterdns_api::cluster::ExternalService> {
+        None
+    }
+    fn own_external_addresses(&self, _headless: bool) -> Vec<std::net::IpAddr> {
+        Vec::new()
+    }
+    fn serial(&self) -> u32 {
+        1
+    }
+    fn pod_namespace(&self, _ip: std::net::IpAddr) -> Option<Arc<str>> {
+        None
+    }
+    fn search_path(&self, _qname: &Name, _namespace: &str) -> Option<Vec<Name>> {
+        None
+    }
+    fn answers_addresses(&self, query: &WireQuery<'_>) -> bool {
+        query.qtype() == RecordType::AAAA
+            && clusterdns_api::wire::WireName::new(&name("dual.default.svc.cluster.local."))
+                .start_in(query)
+                == Some(0)
+    }
+}
+
+fn wire_name(plugin: &Dns64, qname: &str, client: &str) -> Wire {
+    let mut message = clusterdns_api::proto::op::Message::query();
+    message.add_query(Query::query(name(qname), RecordType::AAAA));
+    let packet = message.to_vec().unwrap();
+    let mut query = WireQuery::parse(&packet, true).unwrap();
+    query.set_client(std::net::SocketAddr::new(client.parse().unwrap(), 40000));
+    plugin.serve_wire(&mut query, &mut Vec::new())
+}
+
+fn with_cluster(text: &str) -> Dns64 {
+    let cluster = ClusterHandle::default();
+    cluster.provide(Arc::new(FakeCluster));
+    Dns64::new(Config::parse(&directive(text)).unwrap(), cluster)
+}
+
+#[test]
+fn cluster_names_with_aaaa_stay_on_the_wire_path() {
+    let dual = "dual.default.svc.cluster.local.";
+    let plugin = with_cluster("dns64");
+    assert!(matches!(
+        wire_name(&plugin, dual, "2001:db8::99"),
+        Wire::Pass
+    ));
+    // A name the cluster does not answer with AAAA may be translated.
+    assert!(matches!(
+        wire_name(&plugin, "v4only.default.svc.cluster.local.", "2001:db8::99"),
+        Wire::Ordinary
+    ));
+    assert!(matches!(
+        wire_name(&plugin, "example.org.", "2001:db8::99"),
+        Wire::Ordinary
+    ));
+    // `translate_all` replaces real AAAA records too.
+    let plugin = with_cluster("dns64 {\n translate_all\n}");
+    assert!(matches!(
+        wire_name(&plugin, dual, "2001:db8::99"),
+        Wire::Ordinary
+    ));
+    // Without `kubernetes` in the block nothing is provided, and nothing is required.
+    let mut ctx = setup_ctx();
+    let plugin = setup(&directive("dns64"), &mut ctx).unwrap().unwrap();
+    assert!(ctx.cluster.required_by().is_empty());
+    assert!(ctx.cluster.unmet().is_empty());
+    assert!(matches!(
+        wire(&plugin, RecordType::AAAA, "2001:db8::99"),
+        Wire::Ordinary
+    ));
+}

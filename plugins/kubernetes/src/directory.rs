@@ -16,7 +16,7 @@ use crate::answer::Settings;
 use crate::config::PodMode;
 use crate::index::{Index, ServiceEntry};
 use crate::object::{Port, ServiceKind};
-use crate::wire::{WireZones, holds_name};
+use crate::wire::{WireZones, answers_addresses, holds_name};
 
 /// The [`ClusterDirectory`] of one `kubernetes` plugin.
 pub struct Directory {
@@ -152,5 +152,9 @@ impl ClusterDirectory for Directory {
 
     fn holds_name(&self, query: &WireQuery<'_>) -> bool {
         holds_name(&self.settings, &self.wire_zones, &self.index, query)
+    }
+
+    fn answers_addresses(&self, query: &WireQuery<'_>) -> bool {
+        answers_addresses(&self.settings, &self.wire_zones, &self.index, query)
     }
 }

@@ -152,6 +152,49 @@ pub fn holds_name(
     ) {
         return false;
     }
+    with_hits(settings, zones, index, query, |hits| match hits {
+        Err(NameError) => false,
+        Ok(Hits::Empty | Hits::NsDns) => true,
+        Ok(Hits::Entries(hits)) => !hits.iter().any(|hit| matches!(hit, Hit::Cname(_))),
+    })
+}
+
+/// Whether an A or AAAA `query` is answered with at least one address of the type
+/// asked: the lookup of [`holds_name`], then the plan both paths write addresses from
+/// ([`plan::addresses`]), so a name it says yes to gets those records on either path.
+/// NODATA, NXDOMAIN, an ExternalName (a CNAME, whatever its target holds), other
+/// question types, a name outside the zones and a zone not loaded yet say `false`;
+/// see `ClusterDirectory::answers_addresses`.
+pub fn answers_addresses(
+    settings: &Settings,
+    zones: &WireZones,
+    index: &Index,
+    query: &WireQuery<'_>,
+) -> bool {
+    let want_v4 = match query.qtype() {
+        RecordType::A => true,
+        RecordType::AAAA => false,
+        _ => return false,
+    };
+    with_hits(settings, zones, index, query, |hits| match hits {
+        Ok(Hits::Entries(hits)) => matches!(
+            plan::addresses(&hits, want_v4),
+            AddressPlan::Addresses(ips) if !ips.is_empty()
+        ),
+        Err(NameError) | Ok(Hits::Empty | Hits::NsDns) => false,
+    })
+}
+
+/// Looks `query`'s name up as [`answer`] does, under one read of the index, and
+/// hands the hits to `decide`; `false` for a name outside the zones, in a reverse
+/// zone, or before the zone is loaded.
+fn with_hits(
+    settings: &Settings,
+    zones: &WireZones,
+    index: &Index,
+    query: &WireQuery<'_>,
+    decide: impl FnOnce(Result<Hits<'_>, NameError>) -> bool,
+) -> bool {
     let Some((matched, zone_start)) = zones.find(query) else {
         return false;
     };
@@ -170,11 +213,7 @@ pub fn holds_name(
     let Some(base) = RelativeName::from_lower(query.labels_before(zone_start)) else {
         return false;
     };
-    match lookup.lookup_base(&base, reverse) {
-        Err(NameError) => false,
-        Ok(Hits::Empty | Hits::NsDns) => true,
-        Ok(Hits::Entries(hits)) => !hits.iter().any(|hit| matches!(hit, Hit::Cname(_))),
-    }
+    decide(lookup.lookup_base(&base, reverse))
 }
 
 /// Whether the question name is under `in-addr.arpa` or `ip6.arpa` (as

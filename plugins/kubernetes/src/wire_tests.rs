@@ -288,3 +288,58 @@ async fn holds_name_is_the_ordinary_paths_nxdomain() {
     }
     assert!(held > 20, "only {held} names held");
 }
+
+/// `ClusterDirectory::answers_addresses` against the ordinary path: it says yes to an
+/// A or AAAA question exactly when the ordinary answer holds a record of the type
+/// asked, so `dns64` may leave such an AAAA question to the wire path.
+#[tokio::test]
+async fn answers_addresses_is_the_ordinary_paths_answer() {
+    use clusterdns_api::ClusterDirectory;
+
+    let configs = [
+        "kubernetes cluster.local in-addr.arpa {\nmanifests f.yaml\n}",
+        "kubernetes cluster.local {\nmanifests f.yaml\nnamespaces testns\n}",
+    ];
+    let mut answered = [0usize; 2];
+    for config in configs {
+        let (plugin, _dir) = build(config, &[("f.yaml", F1)], &[]);
+        let directory = crate::directory::Directory::new(
+            plugin.settings().clone(),
+            plugin.index().clone(),
+            Vec::new(),
+        );
+        let chain: Vec<Arc<dyn Plugin>> = vec![plugin.clone(), Arc::new(next_stub())];
+        for name in NAMES {
+            for qtype in [RecordType::A, RecordType::AAAA, RecordType::SRV] {
+                let mut message = Message::new(1, MessageType::Query, OpCode::Query);
+                message.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+                let packet = message.to_vec().unwrap();
+                let says = directory.answers_addresses(&WireQuery::parse(&packet, true).unwrap());
+                let what = format!("{config}: {name} {qtype}");
+                if qtype == RecordType::SRV {
+                    assert!(!says, "{what}: only A and AAAA");
+                    continue;
+                }
+                let query = Query::query(Name::from_ascii(name).unwrap(), qtype);
+                let mut ctx = Ctx::new(query, SocketAddr::from(([10, 0, 0, 9], 53)), Protocol::Udp);
+                let reply = Next::new(&chain).run(&mut ctx).await.unwrap().message;
+                // An ExternalName's chased addresses are its target's, not the name's.
+                let has = reply
+                    .answers
+                    .iter()
+                    .any(|r| r.record_type() == qtype && r.name == *ctx.qname())
+                    && !reply
+                        .answers
+                        .iter()
+                        .any(|r| r.record_type() == RecordType::CNAME);
+                // The stub after `kubernetes` answers names outside its zones: those
+                // are not the cluster's to vouch for.
+                let in_zone = name.to_ascii_lowercase().ends_with("cluster.local.");
+                assert_eq!(says, has && in_zone, "{what}: {:?}", texts(&reply.answers));
+                answered[usize::from(qtype == RecordType::AAAA)] += usize::from(says);
+            }
+        }
+    }
+    assert!(answered[0] > 5, "only {} A names answered", answered[0]);
+    assert!(answered[1] > 3, "only {} AAAA names answered", answered[1]);
+}
