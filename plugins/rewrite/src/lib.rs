@@ -2,6 +2,7 @@
 //! it, and maps the answer back, as CoreDNS's `rewrite` does. See the crate's README.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod edns0;
 mod plugin;
 mod rules;
 
