@@ -389,7 +389,8 @@ mod tests {
             .insert(EdnsOption::Unknown(10, vec![1, 2, 3, 4, 5, 6, 7, 8]));
         edns.options_mut()
             .insert(EdnsOption::Unknown(0xffee, b"abcd".to_vec()));
-        edns.options_mut().insert(EdnsOption::Unknown(12, vec![0; 4]));
+        edns.options_mut()
+            .insert(EdnsOption::Unknown(12, vec![0; 4]));
         ctx.edns = Some(edns);
         let outgoing = Outgoing::from_ctx(&ctx).unwrap();
         let (packet, _) = outgoing.packet();
@@ -412,7 +413,9 @@ mod tests {
         );
         assert_eq!(
             outgoing.options,
-            [0, 8, 0, 7, 0, 1, 24, 0, 10, 1, 2, 0xff, 0xee, 0, 4, b'a', b'b', b'c', b'd'],
+            [
+                0, 8, 0, 7, 0, 1, 24, 0, 10, 1, 2, 0xff, 0xee, 0, 4, b'a', b'b', b'c', b'd'
+            ],
             "the options in wire form, for the coalescing key"
         );
         // Without options the key part is empty.

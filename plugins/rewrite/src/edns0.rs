@@ -230,13 +230,15 @@ fn prefix_length(token: &Token, max: u8, family: &str) -> Result<u8, ConfigError
 fn local_data(token: &Token) -> Result<LocalData, ConfigError> {
     let text = &token.text;
     if text.starts_with('{') && text.ends_with('}') {
-        return Variable::parse(text).map(LocalData::Variable).ok_or_else(|| {
-            token.error(format!(
-                "rewrite: unsupported variable name {text:?}: expected {{qname}}, {{qtype}}, \
+        return Variable::parse(text)
+            .map(LocalData::Variable)
+            .ok_or_else(|| {
+                token.error(format!(
+                    "rewrite: unsupported variable name {text:?}: expected {{qname}}, {{qtype}}, \
                  {{client_ip}}, {{client_port}}, {{protocol}}, {{server_ip}} or {{server_port}} \
                  (metadata labels need the metadata plugin, which this server does not have)"
-            ))
-        });
+                ))
+            });
     }
     let bytes = match text.strip_prefix("0x") {
         Some(hex) => decode_hex(hex).ok_or_else(|| {
@@ -398,8 +400,11 @@ mod tests {
         let mapped = client_subnet(ip("::ffff:10.1.2.3"), 24, 56);
         assert_eq!(mapped.addr(), ip("10.1.2.0"), "IPv4-mapped is IPv4");
         let v6 = client_subnet(ip("2001:db8:aaaa:bbbb::1"), 24, 56);
-        assert_eq!(v6.addr(), ip("2001:db8:aa00::"));
+        assert_eq!(v6.addr(), ip("2001:db8:aaaa:bb00::"));
         assert_eq!(v6.source_prefix(), 56);
-        assert_eq!(client_subnet(ip("2001:db8::1"), 0, 128).addr(), ip("2001:db8::1"));
+        assert_eq!(
+            client_subnet(ip("2001:db8::1"), 0, 128).addr(),
+            ip("2001:db8::1")
+        );
     }
 }

@@ -45,4 +45,6 @@ pub fn setup(
 }
 
 #[cfg(test)]
+mod edns0_tests;
+#[cfg(test)]
 mod tests;
