@@ -4,7 +4,7 @@
 //! The client always gets its own question back: the server writes the question of
 //! an answer from the request, never from the chain (so the CoreDNS 1.8.4 regression,
 //! answers carrying the rewritten question, cannot happen here), and the plugin
-//! restores `ctx.query` before returning.
+//! restores `ctx.query` (and `ctx.edns`, which `edns0` rules change) before returning.
 
 use clusterdns_api::proto::op::{Edns, Message, ResponseCode};
 use clusterdns_api::proto::rr::{DNSClass, Name, RData, Record, RecordType};
