@@ -4,9 +4,12 @@
 //! A burst of the same name (every pod of a Deployment starting at once, a search-path
 //! NXDOMAIN storm, a retrying client) would otherwise cost one upstream query each, and
 //! cloud resolvers limit packets per second per node. Questions are the same when their
-//! name (any case), type, class and the bits that change an upstream's answer (RD, DO,
-//! CD) and the transport are; each waiter's answer then gets its own ID (in the plugin)
-//! and its own question, in its own case ([`personalise`]).
+//! name (any case), type, class, the bits that change an upstream's answer (RD, DO,
+//! CD), the EDNS options sent upstream (two client subnets, as `rewrite edns0 subnet`
+//! sets them, may get two answers) and the transport are; each waiter's answer then
+//! gets its own ID (in the plugin) and its own question, in its own case
+//! ([`personalise`]). A query whose options are longer than [`MAX_KEYED_OPTIONS`] is
+//! not coalesced, so that the table stays small.
 //!
 //! The first asker leads: it resolves and hands its result to the others. If it is
 //! cancelled (its client's query was shed), the waiters' channels close and each of
@@ -29,6 +32,9 @@ use crate::errors::ForwardError;
 pub(crate) const MAX_QUESTIONS: usize = 10_000;
 /// Waiters on one question; beyond it a query resolves on its own.
 const MAX_WAITERS: usize = 1_000;
+/// The longest EDNS options (in wire form) a key holds: a client subnet, a few local
+/// options. Queries with more are resolved on their own.
+pub(crate) const MAX_KEYED_OPTIONS: usize = 256;
 
 /// What a leader hands to its waiters.
 pub(crate) type Shared = Result<Message, Arc<ForwardError>>;
@@ -43,12 +49,18 @@ pub(crate) struct Key {
     dnssec_ok: bool,
     checking_disabled: bool,
     tcp: bool,
+    /// The EDNS options sent upstream, in wire form.
+    options: Vec<u8>,
 }
 
 impl Key {
-    /// The key of `ctx`'s question sent over `proto`.
-    pub(crate) fn new(ctx: &Ctx, proto: Protocol) -> Self {
-        Self {
+    /// The key of `ctx`'s question sent over `proto` with EDNS `options` (in wire
+    /// form), or `None` when the options are too long to be kept.
+    pub(crate) fn new(ctx: &Ctx, proto: Protocol, options: &[u8]) -> Option<Self> {
+        if options.len() > MAX_KEYED_OPTIONS {
+            return None;
+        }
+        Some(Self {
             name: ctx.query.name().to_lowercase(),
             qtype: ctx.query.query_type(),
             qclass: ctx.query.query_class(),
@@ -56,7 +68,8 @@ impl Key {
             dnssec_ok: ctx.dnssec_ok(),
             checking_disabled: ctx.metadata.checking_disabled,
             tcp: proto == Protocol::Tcp,
-        }
+            options: options.to_vec(),
+        })
     }
 }
 
@@ -167,25 +180,40 @@ mod tests {
     #[test]
     fn the_same_question_in_any_case_is_one_key() {
         assert_eq!(
-            Key::new(&ctx("Example.ORG."), Protocol::Udp),
-            Key::new(&ctx("example.org."), Protocol::Udp)
+            Key::new(&ctx("Example.ORG."), Protocol::Udp, &[]),
+            Key::new(&ctx("example.org."), Protocol::Udp, &[])
         );
         assert_ne!(
-            Key::new(&ctx("example.org."), Protocol::Udp),
-            Key::new(&ctx("example.org."), Protocol::Tcp)
+            Key::new(&ctx("example.org."), Protocol::Udp, &[]),
+            Key::new(&ctx("example.org."), Protocol::Tcp, &[])
         );
         let mut cd = ctx("example.org.");
         cd.metadata.checking_disabled = true;
         assert_ne!(
-            Key::new(&cd, Protocol::Udp),
-            Key::new(&ctx("example.org."), Protocol::Udp)
+            Key::new(&cd, Protocol::Udp, &[]),
+            Key::new(&ctx("example.org."), Protocol::Udp, &[])
         );
+    }
+
+    #[test]
+    fn questions_with_other_edns_options_are_other_keys() {
+        let q = ctx("example.org.");
+        // Two client subnets (code 8, family 1, /24), and no option at all.
+        let subnet_a = [0, 8, 0, 7, 0, 1, 24, 0, 10, 0, 1];
+        let subnet_b = [0, 8, 0, 7, 0, 1, 24, 0, 10, 0, 2];
+        let a = Key::new(&q, Protocol::Udp, &subnet_a).unwrap();
+        assert_eq!(a, Key::new(&q, Protocol::Udp, &subnet_a).unwrap());
+        assert_ne!(a, Key::new(&q, Protocol::Udp, &subnet_b).unwrap());
+        assert_ne!(a, Key::new(&q, Protocol::Udp, &[]).unwrap());
+        // Options too long to keep: not coalesced at all.
+        assert!(Key::new(&q, Protocol::Udp, &vec![0; MAX_KEYED_OPTIONS + 1]).is_none());
+        assert!(Key::new(&q, Protocol::Udp, &vec![0; MAX_KEYED_OPTIONS]).is_some());
     }
 
     #[tokio::test]
     async fn waiters_get_the_leaders_result_and_a_cancelled_leader_frees_them() {
         let coalescer = Coalescer::default();
-        let key = Key::new(&ctx("example.org."), Protocol::Udp);
+        let key = Key::new(&ctx("example.org."), Protocol::Udp, &[]).unwrap();
         let Role::Lead(lead) = coalescer.join(key.clone()) else {
             panic!("the first query leads");
         };

@@ -61,6 +61,11 @@ pub enum ExchangeError {
     OverBudget(u32),
 }
 
+/// EDNS options that concern only the hop between the client and this server, never
+/// sent upstream: DNS cookies (RFC 7873, 10) are made per client and server pair,
+/// TCP keepalive (RFC 7828, 11) and padding (RFC 7830, 12) are about one connection.
+const HOP_BY_HOP_OPTIONS: [u16; 3] = [10, 11, 12];
+
 /// A query ready to be sent, with a fresh ID for each attempt.
 #[derive(Clone, Debug)]
 pub(crate) struct Outgoing {
@@ -68,11 +73,17 @@ pub(crate) struct Outgoing {
     template: Vec<u8>,
     /// The question, to check replies against.
     pub query: Query,
+    /// The EDNS options sent, in wire form (code, length, data each): part of what
+    /// makes two queries the same to an upstream (an answer for one client subnet is
+    /// not the answer for another).
+    pub options: Vec<u8>,
 }
 
 impl Outgoing {
     /// The client's question as it wrote it (case kept), with its RD, CD and AD bits,
-    /// and an OPT record advertising [`EDNS_PAYLOAD`] with the client's DO bit.
+    /// and an OPT record advertising [`EDNS_PAYLOAD`] with the client's DO bit and
+    /// the request's EDNS options (as `rewrite edns0` left them), but for the
+    /// [hop-by-hop ones](HOP_BY_HOP_OPTIONS).
     pub fn from_ctx(ctx: &Ctx) -> Result<Self, ExchangeError> {
         let mut message = Message::new(0, MessageType::Query, ctx.metadata.op_code);
         message.metadata.recursion_desired = ctx.metadata.recursion_desired;
@@ -82,8 +93,24 @@ impl Outgoing {
         let mut edns = Edns::new();
         edns.set_max_payload(EDNS_PAYLOAD);
         edns.set_dnssec_ok(ctx.dnssec_ok());
+        let mut options = Vec::new();
+        let carried = ctx.edns.iter().flat_map(|e| e.options().as_ref());
+        for (code, option) in carried {
+            let code = u16::from(*code);
+            if HOP_BY_HOP_OPTIONS.contains(&code) {
+                continue;
+            }
+            let data = Vec::<u8>::try_from(option).map_err(ExchangeError::Encode)?;
+            options.extend_from_slice(&code.to_be_bytes());
+            let len = u16::try_from(data.len()).map_err(|_| ExchangeError::Size(data.len()))?;
+            options.extend_from_slice(&len.to_be_bytes());
+            options.extend_from_slice(&data);
+            edns.options_mut().insert(option.clone());
+        }
         message.set_edns(edns);
-        Self::encode(&message, ctx.query.clone())
+        let mut outgoing = Self::encode(&message, ctx.query.clone())?;
+        outgoing.options = options;
+        Ok(outgoing)
     }
 
     /// A health check: `DOMAIN IN NS`, RD as asked, no EDNS.
@@ -100,7 +127,11 @@ impl Outgoing {
         if template.len() < 12 || template.len() > usize::from(u16::MAX) {
             return Err(ExchangeError::Size(template.len()));
         }
-        Ok(Self { template, query })
+        Ok(Self {
+            template,
+            query,
+            options: Vec::new(),
+        })
     }
 
     /// The query's bytes with a new random ID, and that ID.
@@ -345,6 +376,51 @@ mod tests {
         let edns = message.edns.unwrap();
         assert_eq!(edns.max_payload(), EDNS_PAYLOAD);
         assert!(edns.flags().dnssec_ok);
+    }
+
+    #[test]
+    fn queries_carry_the_requests_options_but_the_hop_by_hop_ones() {
+        use clusterdns_api::proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+        let mut ctx = ctx("www.example.org.");
+        let mut edns = Edns::new();
+        let subnet = ClientSubnet::new("10.1.2.0".parse().unwrap(), 24, 0);
+        edns.options_mut().insert(EdnsOption::Subnet(subnet));
+        edns.options_mut()
+            .insert(EdnsOption::Unknown(10, vec![1, 2, 3, 4, 5, 6, 7, 8]));
+        edns.options_mut()
+            .insert(EdnsOption::Unknown(0xffee, b"abcd".to_vec()));
+        edns.options_mut()
+            .insert(EdnsOption::Unknown(12, vec![0; 4]));
+        ctx.edns = Some(edns);
+        let outgoing = Outgoing::from_ctx(&ctx).unwrap();
+        let (packet, _) = outgoing.packet();
+        let sent = Message::from_vec(&packet).unwrap().edns.unwrap();
+        assert_eq!(sent.max_payload(), EDNS_PAYLOAD);
+        let codes: Vec<u16> = sent
+            .options()
+            .as_ref()
+            .iter()
+            .map(|(code, _)| u16::from(*code))
+            .collect();
+        assert_eq!(codes, [8, 0xffee], "cookie and padding stay here");
+        assert_eq!(
+            sent.option(EdnsCode::Subnet),
+            Some(&EdnsOption::Subnet(subnet))
+        );
+        assert_eq!(
+            sent.option(EdnsCode::from(0xffee)),
+            Some(&EdnsOption::Unknown(0xffee, b"abcd".to_vec()))
+        );
+        assert_eq!(
+            outgoing.options,
+            [
+                0, 8, 0, 7, 0, 1, 24, 0, 10, 1, 2, 0xff, 0xee, 0, 4, b'a', b'b', b'c', b'd'
+            ],
+            "the options in wire form, for the coalescing key"
+        );
+        // Without options the key part is empty.
+        let plain = Outgoing::from_ctx(&self::ctx("www.example.org.")).unwrap();
+        assert!(plain.options.is_empty());
     }
 
     #[test]

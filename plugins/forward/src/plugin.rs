@@ -136,7 +136,11 @@ impl Forward {
         let outgoing =
             Outgoing::from_ctx(ctx).map_err(|e| self.error(ctx, &ForwardError::Query(e)))?;
         let proto = self.proto(ctx.protocol);
-        let resolved = match self.coalescer.join(Key::new(ctx, proto)) {
+        let role = match Key::new(ctx, proto, &outgoing.options) {
+            Some(key) => self.coalescer.join(key),
+            None => Role::Alone,
+        };
+        let resolved = match role {
             Role::Lead(lead) => {
                 let result = self.resolve(&outgoing, proto).await.map_err(Arc::new);
                 let waiters = lead.finish(&result);

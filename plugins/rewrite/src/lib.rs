@@ -2,6 +2,7 @@
 //! it, and maps the answer back, as CoreDNS's `rewrite` does. See the crate's README.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod edns0;
 mod plugin;
 mod rules;
 
@@ -43,5 +44,7 @@ pub fn setup(
     Ok(Some(Arc::new(Rewrite::new(rules))))
 }
 
+#[cfg(test)]
+mod edns0_tests;
 #[cfg(test)]
 mod tests;

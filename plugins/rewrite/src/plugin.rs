@@ -4,9 +4,9 @@
 //! The client always gets its own question back: the server writes the question of
 //! an answer from the request, never from the chain (so the CoreDNS 1.8.4 regression,
 //! answers carrying the rewritten question, cannot happen here), and the plugin
-//! restores `ctx.query` before returning.
+//! restores `ctx.query` (and `ctx.edns`, which `edns0` rules change) before returning.
 
-use clusterdns_api::proto::op::{Message, ResponseCode};
+use clusterdns_api::proto::op::{Edns, Message, ResponseCode};
 use clusterdns_api::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use clusterdns_api::wire::{Wire, WireQuery};
 use clusterdns_api::{BoxFuture, Ctx, Next, Plugin, PluginError, Response};
@@ -24,6 +24,8 @@ pub struct Rewrite {
     /// wire path rules out such a rule for a query whose last label differs, without
     /// spelling the name.
     last_labels: Vec<Option<Vec<u8>>>,
+    /// Whether any rule is an `edns0` rule, which changes `ctx.edns`.
+    edns0: bool,
 }
 
 /// How a rule stands towards a wire query, before the name is spelled.
@@ -39,7 +41,14 @@ enum Quick {
 impl Rewrite {
     pub(crate) fn new(rules: Vec<Rule>) -> Self {
         let last_labels = rules.iter().map(|rule| last_label(&rule.kind)).collect();
-        Self { rules, last_labels }
+        let edns0 = rules
+            .iter()
+            .any(|rule| matches!(rule.kind, RuleKind::Edns0(_)));
+        Self {
+            rules,
+            last_labels,
+            edns0,
+        }
     }
 
     /// What `rule` (number `i`) does with a query of `qtype` (class IN) whose last
@@ -60,6 +69,7 @@ impl Rewrite {
                     Quick::Never
                 }
             }
+            RuleKind::Edns0(_) => Quick::Matches,
             _ => match (&self.last_labels[i], last) {
                 // The root's spelling is ".", which such a pattern is not and does
                 // not end with.
@@ -131,6 +141,12 @@ impl Rewrite {
                         new: *new,
                     }]
                 }
+                RuleKind::Edns0(rule) => {
+                    if !rule.apply(ctx) {
+                        continue;
+                    }
+                    Vec::new()
+                }
             };
             responses.extend(done);
             if rule.mode == Mode::Stop {
@@ -150,6 +166,7 @@ impl Rewrite {
             RuleKind::Ttl { matcher, .. } | RuleKind::Rcode { matcher, .. } => {
                 matcher.matches(name)
             }
+            RuleKind::Edns0(_) => true,
         })
     }
 }
@@ -160,7 +177,7 @@ fn last_label(kind: &RuleKind) -> Option<Vec<u8>> {
     let matcher = match kind {
         RuleKind::Name(rule) => &rule.matcher,
         RuleKind::Ttl { matcher, .. } | RuleKind::Rcode { matcher, .. } => matcher,
-        RuleKind::Type { .. } | RuleKind::Class { .. } => return None,
+        RuleKind::Type { .. } | RuleKind::Class { .. } | RuleKind::Edns0(_) => return None,
     };
     let label = match matcher {
         Matcher::Exact(name) => name.strip_suffix('.')?.rsplit('.').next()?,
@@ -304,15 +321,23 @@ impl Plugin for Rewrite {
     ) -> BoxFuture<'a, Result<Response, PluginError>> {
         Box::pin(async move {
             let original = ctx.query.clone();
+            // Only `edns0` rules change the OPT record; it is kept only then.
+            let original_edns = self.edns0.then(|| ctx.edns.clone());
+            let restore = |ctx: &mut Ctx, query, edns: Option<Option<Edns>>| {
+                ctx.query = query;
+                if let Some(edns) = edns {
+                    ctx.edns = edns;
+                }
+            };
             let responses = match self.rewrite_query(ctx) {
                 Ok(responses) => responses,
                 Err(error) => {
-                    ctx.query = original;
+                    restore(ctx, original, original_edns);
                     return Err(error);
                 }
             };
             let result = next.run(ctx).await;
-            ctx.query = original;
+            restore(ctx, original, original_edns);
             match result {
                 Ok(mut response) => {
                     revert(&responses, &mut response.message);

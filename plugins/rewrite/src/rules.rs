@@ -5,6 +5,8 @@ use clusterdns_api::proto::rr::{DNSClass, RecordType};
 use clusterdns_api::{ConfigError, Token};
 use regex::{Regex, RegexBuilder};
 
+use crate::edns0::{self, Edns0Rule};
+
 /// CoreDNS's cap on a pattern's length.
 const MAX_PATTERN_LEN: usize = 10_000;
 /// How deeply a pattern may nest (as `errors consolidate`).
@@ -121,6 +123,8 @@ pub(crate) enum RuleKind {
         old: ResponseCode,
         new: ResponseCode,
     },
+    /// Options of the request's OPT record; matches every query.
+    Edns0(Edns0Rule),
 }
 
 /// A rule and its mode.
@@ -224,7 +228,8 @@ pub(crate) fn parse_rule(args: &[Token], at: &Token) -> Result<Rule, ConfigError
         }
         "ttl" => parse_ttl_rule(kind, rest)?,
         "rcode" => parse_rcode_rule(kind, rest)?,
-        "edns0" | "cname" => {
+        "edns0" => RuleKind::Edns0(edns0::parse(kind, rest)?),
+        "cname" => {
             return Err(kind.error(format!(
                 "rewrite: {} rules are not supported by this server",
                 kind.text
