@@ -49,13 +49,25 @@ pub struct DrainOptions {
 }
 
 impl Default for DrainOptions {
-    /// 1 s quiet (a stub resolver retries within 1-5 s, so a flow still in use shows
-    /// within a second at any useful rate), 20 s limit (10 s below Kubernetes' default
-    /// grace period of 30 s).
+    /// 5 s quiet, 45 s limit, measured in the rollout lab (README, "Drain until quiet").
+    ///
+    /// Quiet: a stale flow's queries are seconds apart once only a few remain (at
+    /// 100 queries/s a pinned source port comes back every few seconds, and a stub
+    /// resolver retries after up to 5 s), so a 1 s quiet period ended the drain while
+    /// queries were still coming; 5 s does not, and costs a replica with nothing pinned
+    /// to it only 5 s more in Terminating.
+    ///
+    /// Limit: as long as the grace period allows. An ephemeral port reused more than 2 s
+    /// after its entry was made turns the entry into a UDP stream, which conntrack
+    /// keeps for `nf_conntrack_udp_timeout_stream` (120 s) after each packet instead of
+    /// `nf_conntrack_udp_timeout` (30 s), so at hundreds of queries/s a pod keeps some
+    /// flows pinned to an old replica for minutes: every second of drain answers queries
+    /// that would otherwise be lost, and no limit below the grace period outlasts them
+    /// all. 45 s with 5 s lameduck and a 10 s margin fits deploy/'s 60 s grace period.
     fn default() -> Self {
         Self {
-            quiet: Duration::from_secs(1),
-            limit: Duration::from_secs(20),
+            quiet: Duration::from_secs(5),
+            limit: Duration::from_secs(45),
         }
     }
 }

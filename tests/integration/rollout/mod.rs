@@ -139,6 +139,31 @@ pub fn shipped_readiness_probe() -> Probe {
     }
 }
 
+/// deploy/'s grace period leaves the server time to drain: the default `--drain-limit`
+/// (counted from SIGTERM), the ConfigMap's lameduck on top of it as a spare, and 10 s
+/// for the exit, before the kubelet's SIGKILL.
+#[test]
+fn shipped_grace_period_outlasts_the_drain_limit() {
+    let text = include_str!("../../../deploy/base/deployment.yaml");
+    let deployment: serde_json::Value = serde_norway::from_str(text).unwrap();
+    let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("deploy/ sets terminationGracePeriodSeconds");
+    let configmap = include_str!("../../../deploy/base/configmap.yaml");
+    let lameduck = configmap
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lameduck "))
+        .and_then(|d| seconds(d.trim()))
+        .expect("deploy/'s Corefile has a lameduck");
+    let drain = clusterdns::server::DrainOptions::default();
+    let needed = drain.limit + lameduck + Duration::from_secs(10);
+    assert!(
+        needed <= Duration::from_secs(grace),
+        "grace {grace}s < drain limit {:?} + lameduck {lameduck:?} + 10s",
+        drain.limit
+    );
+}
+
 /// deploy/'s Corefile, adapted: the cluster from `cluster.yaml`, no upstream (the lab
 /// has none), the lab's lameduck, and reload every 2 s.
 fn corefile() -> String {
