@@ -295,23 +295,31 @@ impl Scene {
         std::thread::sleep(time);
     }
 
-    /// Waits until every replica told to stop has exited, successfully.
+    /// Waits until every replica told to stop has exited, successfully, noting each
+    /// exit when it happens.
     fn wait_exits(&mut self, slots: &[u8], deadline: Duration) {
         let start = Instant::now();
-        for slot in slots {
-            let index = self.replicas.iter().position(|r| r.slot == *slot).unwrap();
-            loop {
-                if let Some(status) = self.replicas[index].exited() {
+        let mut running: Vec<(u8, usize)> = slots
+            .iter()
+            .map(|slot| {
+                let index = self.replicas.iter().position(|r| r.slot == *slot).unwrap();
+                (*slot, index)
+            })
+            .collect();
+        while !running.is_empty() {
+            running.retain(|(slot, index)| match self.replicas[*index].exited() {
+                Some(status) => {
                     assert!(status.success(), "replica {slot}: {status}");
                     self.controller.note(format!("replica {slot} exited"));
-                    break;
+                    false
                 }
-                assert!(
-                    start.elapsed() < deadline,
-                    "replica {slot} still running after {deadline:?}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+                None => true,
+            });
+            assert!(
+                start.elapsed() < deadline,
+                "replicas {running:?} still running after {deadline:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
