@@ -49,13 +49,14 @@ pub struct DrainOptions {
 }
 
 impl Default for DrainOptions {
-    /// 5 s quiet, 45 s limit, measured in the rollout lab (README, "Drain until quiet").
+    /// 10 s quiet, 45 s limit, measured in the rollout lab (README, "Drain until
+    /// quiet: the defaults, measured").
     ///
-    /// Quiet: a stale flow's queries are seconds apart once only a few remain (at
-    /// 100 queries/s a pinned source port comes back every few seconds, and a stub
-    /// resolver retries after up to 5 s), so a 1 s quiet period ended the drain while
-    /// queries were still coming; 5 s does not, and costs a replica with nothing pinned
-    /// to it only 5 s more in Terminating.
+    /// Quiet: once only a few flows are pinned to the replica their queries come
+    /// seconds apart (at 100 queries/s from a pod, a pinned source port comes back
+    /// every few seconds), so 1 s and 5 s quiet periods ended the drain while queries
+    /// were still coming. 10 s costs a replica with nothing pinned to it (conntrack
+    /// cleaned) only 10 s more in Terminating.
     ///
     /// Limit: as long as the grace period allows. An ephemeral port reused more than 2 s
     /// after its entry was made turns the entry into a UDP stream, which conntrack
@@ -66,7 +67,7 @@ impl Default for DrainOptions {
     /// all. 45 s with 5 s lameduck and a 10 s margin fits deploy/'s 60 s grace period.
     fn default() -> Self {
         Self {
-            quiet: Duration::from_secs(5),
+            quiet: Duration::from_secs(10),
             limit: Duration::from_secs(45),
         }
     }

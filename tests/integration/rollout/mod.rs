@@ -71,7 +71,7 @@ fn rates() -> Rates {
     }
 }
 
-/// The replicas' `--drain-limit`: shorter than the default (20s) to keep the test
+/// The replicas' `--drain-limit`: shorter than the default (45s) to keep the test
 /// short.
 fn drain_limit() -> String {
     std::env::var("ROLLOUT_DRAIN_LIMIT").unwrap_or_else(|_| "8s".into())
@@ -114,7 +114,8 @@ fn replica_binary() -> PathBuf {
         .unwrap_or_else(|| crate::support::binary().to_path_buf())
 }
 
-/// The replicas' `--drain-quiet` (default: the binary's, 1s; `0s` turns drain off).
+/// The replicas' `--drain-quiet` (default 1s, shorter than the binary's 10s to keep
+/// the test short; `0s` turns drain off).
 fn drain_quiet() -> String {
     std::env::var("ROLLOUT_DRAIN_QUIET").unwrap_or_else(|_| "1s".into())
 }
