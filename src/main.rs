@@ -17,8 +17,8 @@ const USAGE: &str =
   --dns-port N    port of server blocks whose keys name none (default 53)
   --udp-workers N UDP sockets and threads per listener (default: one per core)
   --drain-quiet D after SIGTERM and lameduck, answer until no query has come for D
-                  (default 1s; 0s: stop right after lameduck)
-  --drain-limit D stop at the latest D after SIGTERM (default 20s; keep it below the
+                  (default 10s; 0s: stop right after lameduck)
+  --drain-limit D stop at the latest D after SIGTERM (default 45s; keep it below the
                   pod's terminationGracePeriodSeconds)
   --check         parse the Corefile and build every plugin, print the errors or \"ok\"
   --plugins       list the plugins compiled in

@@ -16,7 +16,9 @@
 //! `ROLLOUT_QPS` sets the rate of new-socket UDP queries (default 500; the reused socket
 //! sends a fifth of it, TCP 20/s), `ROLLOUT_LAMEDUCK` the lameduck (default 2s),
 //! `ROLLOUT_BINARY` the replicas' binary (default: this build's), `ROLLOUT_DRAIN_LIMIT` the replicas' `--drain-limit` (default 8s), `ROLLOUT_DRAIN_QUIET`
-//! their `--drain-quiet` (default 1s; `0s`: no drain, exit right after lameduck);
+//! their `--drain-quiet` (default 1s; `0s`: no drain, exit right after lameduck),
+//! `ROLLOUT_SETTLE` how long the rolling updates keep counting after the old replicas
+//! exit (default 3s; 30s sees every query a stale conntrack entry still sends them);
 //! `benches/rollout.sh` runs the lab at higher rates.
 
 mod client;
@@ -69,10 +71,39 @@ fn rates() -> Rates {
     }
 }
 
-/// The replicas' `--drain-limit`: shorter than the default (20s) to keep the test
+/// The replicas' `--drain-limit`: shorter than the default (45s) to keep the test
 /// short.
 fn drain_limit() -> String {
     std::env::var("ROLLOUT_DRAIN_LIMIT").unwrap_or_else(|_| "8s".into())
+}
+
+/// Parses the lab's `30s` / `500ms` knobs.
+fn seconds(text: &str) -> Option<Duration> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    text.strip_suffix('s')?
+        .parse::<f64>()
+        .ok()
+        .map(Duration::from_secs_f64)
+}
+
+/// How long a replica may take to exit after SIGTERM: its drain limit and a margin
+/// for a loaded machine.
+fn exit_deadline() -> Duration {
+    seconds(&drain_limit()).unwrap_or(Duration::from_secs(20)) + Duration::from_secs(40)
+}
+
+/// How long the client keeps counting after the old replicas have exited:
+/// `ROLLOUT_SETTLE` (default 3s). Queries that stale conntrack entries still pin to an
+/// exited replica are lost from then on, until the entries expire (up to conntrack's
+/// UDP timeout, 30 s, after the last one), so a measurement of drain settings sets it
+/// to 30s.
+fn settle_after_exit() -> Duration {
+    std::env::var("ROLLOUT_SETTLE")
+        .ok()
+        .and_then(|v| seconds(&v))
+        .unwrap_or(Duration::from_secs(3))
 }
 
 /// The replicas' binary: this build's, or `ROLLOUT_BINARY` (a release build, for the
@@ -83,7 +114,8 @@ fn replica_binary() -> PathBuf {
         .unwrap_or_else(|| crate::support::binary().to_path_buf())
 }
 
-/// The replicas' `--drain-quiet` (default: the binary's, 1s; `0s` turns drain off).
+/// The replicas' `--drain-quiet` (default 1s, shorter than the binary's 10s to keep
+/// the test short; `0s` turns drain off).
 fn drain_quiet() -> String {
     std::env::var("ROLLOUT_DRAIN_QUIET").unwrap_or_else(|_| "1s".into())
 }
@@ -106,6 +138,31 @@ pub fn shipped_readiness_probe() -> Probe {
         timeout: Duration::from_secs(seconds("timeoutSeconds", 1)),
         failure_threshold: u32::try_from(seconds("failureThreshold", 3)).unwrap(),
     }
+}
+
+/// deploy/'s grace period leaves the server time to drain: the default `--drain-limit`
+/// (counted from SIGTERM), the ConfigMap's lameduck on top of it as a spare, and 10 s
+/// for the exit, before the kubelet's SIGKILL.
+#[test]
+fn shipped_grace_period_outlasts_the_drain_limit() {
+    let text = include_str!("../../../deploy/base/deployment.yaml");
+    let deployment: serde_json::Value = serde_norway::from_str(text).unwrap();
+    let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("deploy/ sets terminationGracePeriodSeconds");
+    let configmap = include_str!("../../../deploy/base/configmap.yaml");
+    let lameduck = configmap
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lameduck "))
+        .and_then(|d| seconds(d.trim()))
+        .expect("deploy/'s Corefile has a lameduck");
+    let drain = clusterdns::server::DrainOptions::default();
+    let needed = drain.limit + lameduck + Duration::from_secs(10);
+    assert!(
+        needed <= Duration::from_secs(grace),
+        "grace {grace}s < drain limit {:?} + lameduck {lameduck:?} + 10s",
+        drain.limit
+    );
 }
 
 /// deploy/'s Corefile, adapted: the cluster from `cluster.yaml`, no upstream (the lab
@@ -239,23 +296,31 @@ impl Scene {
         std::thread::sleep(time);
     }
 
-    /// Waits until every replica told to stop has exited, successfully.
+    /// Waits until every replica told to stop has exited, successfully, noting each
+    /// exit when it happens.
     fn wait_exits(&mut self, slots: &[u8], deadline: Duration) {
         let start = Instant::now();
-        for slot in slots {
-            let index = self.replicas.iter().position(|r| r.slot == *slot).unwrap();
-            loop {
-                if let Some(status) = self.replicas[index].exited() {
+        let mut running: Vec<(u8, usize)> = slots
+            .iter()
+            .map(|slot| {
+                let index = self.replicas.iter().position(|r| r.slot == *slot).unwrap();
+                (*slot, index)
+            })
+            .collect();
+        while !running.is_empty() {
+            running.retain(|(slot, index)| match self.replicas[*index].exited() {
+                Some(status) => {
                     assert!(status.success(), "replica {slot}: {status}");
                     self.controller.note(format!("replica {slot} exited"));
-                    break;
+                    false
                 }
-                assert!(
-                    start.elapsed() < deadline,
-                    "replica {slot} still running after {deadline:?}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+                None => true,
+            });
+            assert!(
+                start.elapsed() < deadline,
+                "replicas {running:?} still running after {deadline:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -352,9 +417,9 @@ fn rolling_update(name: &'static str, cleanup: bool) -> Report {
             .wait_for(&want, Duration::from_secs(10) + scene.probe.period * 2);
         scene.delete(old);
     }
-    scene.wait_exits(&[1, 2], Duration::from_secs(60));
+    scene.wait_exits(&[1, 2], exit_deadline());
     // Long enough to see flows still pinned to a replica that has exited.
-    scene.finish(Duration::from_secs(3))
+    scene.finish(settle_after_exit())
 }
 
 #[test]
@@ -389,7 +454,7 @@ fn rollout_scale_down() {
     let _one = prerequisites();
     let mut scene = Scene::new("scale down 3 -> 2", true, &[1, 2, 3]);
     scene.delete(3);
-    scene.wait_exits(&[3], Duration::from_secs(60));
+    scene.wait_exits(&[3], exit_deadline());
     let report = scene.finish(Duration::from_secs(1));
     report.assert_nothing_lost_but_in_flight();
 }
@@ -517,7 +582,7 @@ fn rollout_in_place_restart() {
     scene.controller.note("replica 1' ready");
     scene.replica(1).signal(libc::SIGTERM);
     scene.controller.note("replica 1 SIGTERM");
-    scene.wait_exits(&[1], Duration::from_secs(60));
+    scene.wait_exits(&[1], exit_deadline());
     scene.replicas.push(next);
     let report = scene.finish(Duration::from_secs(1));
     report.assert_nothing_lost_but_in_flight();
