@@ -367,12 +367,16 @@ fn encode_response(
 }
 
 /// Our OPT record with the options of the plugin's answer added; `None` when the
-/// answer has none (or the client sent no OPT record).
+/// answer has none (or the client sent no OPT record). The hop-by-hop options of an
+/// upstream's answer (its cookie, keepalive, padding) are not the client's.
 fn extra_options(ours: Option<&Edns>, response: &Response) -> Option<Edns> {
     let theirs = response.message.edns.as_ref()?;
     let mut edns = ours?.clone();
     let mut added = false;
-    for (_, option) in theirs.options().as_ref() {
+    for (code, option) in theirs.options().as_ref() {
+        if clusterdns_api::wire::policy::HOP_BY_HOP_OPTIONS.contains(&u16::from(*code)) {
+            continue;
+        }
         edns.options_mut().insert(option.clone());
         added = true;
     }
@@ -441,6 +445,46 @@ mod tests {
     use hickory_proto::rr::Name;
 
     use super::*;
+
+    /// An answer's own EDNS options (an Extended DNS Error, an upstream's NSID) reach
+    /// the client on our OPT record; an upstream's cookie, keepalive and padding do not.
+    #[test]
+    fn an_answers_options_reach_the_client_but_the_hop_by_hop_ones() {
+        use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+        let mut theirs = Edns::new();
+        for (code, data) in [
+            (15u16, vec![0, 17]),
+            (3, b"up-1".to_vec()),
+            (10, vec![7; 24]),
+            (11, vec![0, 10]),
+            (12, vec![0; 8]),
+        ] {
+            theirs.options_mut().insert(EdnsOption::Unknown(code, data));
+        }
+        let mut message = Message::new(
+            1,
+            hickory_proto::op::MessageType::Response,
+            hickory_proto::op::OpCode::Query,
+        );
+        message.set_edns(theirs);
+        let response = Response {
+            message,
+            writer: "forward",
+        };
+        let ours = Edns::new();
+        let sent = extra_options(Some(&ours), &response).unwrap();
+        let mut codes: Vec<u16> = sent
+            .options()
+            .as_ref()
+            .iter()
+            .map(|(code, _)| u16::from(*code))
+            .collect();
+        codes.sort_unstable();
+        assert_eq!(codes, [3, 15]);
+        assert!(sent.option(EdnsCode::Cookie).is_none());
+        // Without the client's OPT record, nothing is added.
+        assert!(extra_options(None, &response).is_none());
+    }
 
     /// A chain that panics is answered SERVFAIL from the header alone, echoing the
     /// request's ID and question.

@@ -17,6 +17,7 @@ use std::time::Duration;
 use clusterdns_api::Ctx;
 use clusterdns_api::proto::op::{Edns, Message, MessageType, OpCode, Query};
 use clusterdns_api::proto::rr::{Name, RecordType};
+use clusterdns_api::wire::policy::HOP_BY_HOP_OPTIONS;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
@@ -60,11 +61,6 @@ pub enum ExchangeError {
     #[error("over its budget of {0} queries/s")]
     OverBudget(u32),
 }
-
-/// EDNS options that concern only the hop between the client and this server, never
-/// sent upstream: DNS cookies (RFC 7873, 10) are made per client and server pair,
-/// TCP keepalive (RFC 7828, 11) and padding (RFC 7830, 12) are about one connection.
-const HOP_BY_HOP_OPTIONS: [u16; 3] = [10, 11, 12];
 
 /// A query ready to be sent, with a fresh ID for each attempt.
 #[derive(Clone, Debug)]

@@ -16,6 +16,12 @@ pub const LEGACY_UDP_PAYLOAD: u16 = 512;
 /// The length of the OPT record answers carry: root owner, type, class (payload), TTL
 /// (extended rcode, version, flags), empty RDATA.
 pub const ANSWER_OPT_LEN: u16 = 11;
+
+/// EDNS options that concern only one hop, never passed between a client and an
+/// upstream in either direction: DNS cookies (RFC 7873, code 10) are made per client
+/// and server pair, TCP keepalive (RFC 7828, 11) and padding (RFC 7830, 12) are about
+/// one connection.
+pub const HOP_BY_HOP_OPTIONS: [u16; 3] = [10, 11, 12];
 /// Class IN.
 pub(crate) const CLASS_IN: u16 = 1;
 /// The OPT pseudo-record's type.
