@@ -19,6 +19,7 @@ mod ctx;
 mod directive;
 mod fallthrough;
 pub mod metrics;
+pub mod pattern;
 mod plugin;
 mod readiness;
 mod response;

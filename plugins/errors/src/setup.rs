@@ -2,21 +2,10 @@
 
 use std::sync::Arc;
 
+use clusterdns_api::pattern::{MAX_PATTERN_LEN, PatternError, bounded_regex};
 use clusterdns_api::{ConfigError, Directive, Plugin, SetupCtx};
-use regex::RegexBuilder;
 
 use crate::{Errors, Level, Rule};
-
-/// CoreDNS's cap on a `consolidate` pattern, which keeps a typo from compiling into
-/// an enormous automaton.
-const MAX_PATTERN_LEN: usize = 10_000;
-/// How deeply a consolidate pattern may nest groups and repetitions. Compiling a
-/// regular expression recurses once per level, and a reload builds plugins on a
-/// runtime thread with a small stack: a pattern like `a+++…+` must be an error, not a
-/// stack overflow. Real patterns nest a few levels.
-const MAX_PATTERN_NESTING: u32 = 32;
-/// The most memory a compiled consolidate pattern may take.
-const MAX_PATTERN_SIZE: usize = 1 << 20;
 
 /// Builds the plugin from its directive.
 ///
@@ -56,23 +45,16 @@ fn parse_consolidate(option: &Directive) -> Result<Rule, ConfigError> {
     option.check_args(2, 4)?;
     let period = option.args[0].duration()?;
     let source = &option.args[1];
-    if source.text.len() > MAX_PATTERN_LEN {
-        return Err(source.error(format!(
-            "consolidate: regex pattern too long: {} > {MAX_PATTERN_LEN}",
-            source.text.len()
-        )));
-    }
-    let pattern = RegexBuilder::new(&source.text)
-        .nest_limit(MAX_PATTERN_NESTING)
-        .size_limit(MAX_PATTERN_SIZE)
-        .build()
-        .map_err(|e| {
-            source.error(format!(
-                "consolidate: invalid regular expression {:?}: {}",
-                source.text,
-                regex_problem(&e)
-            ))
-        })?;
+    let pattern = bounded_regex(&source.text).map_err(|error| match error {
+        PatternError::TooLong(len) => source.error(format!(
+            "consolidate: regex pattern too long: {len} > {MAX_PATTERN_LEN}"
+        )),
+        PatternError::Invalid(e) => source.error(format!(
+            "consolidate: invalid regular expression {:?}: {}",
+            source.text,
+            regex_problem(&e)
+        )),
+    })?;
 
     let mut level = None;
     let mut show_first = false;

@@ -1,18 +1,12 @@
 //! The rules of `rewrite` and how they are read: CoreDNS's `newRule` and friends.
 
+use clusterdns_api::pattern::{MAX_PATTERN_LEN, PatternError, bounded_regex};
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::{DNSClass, RecordType};
 use clusterdns_api::{ConfigError, Token};
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 
 use crate::edns0::{self, Edns0Rule};
-
-/// CoreDNS's cap on a pattern's length.
-const MAX_PATTERN_LEN: usize = 10_000;
-/// How deeply a pattern may nest (as `errors consolidate`).
-const MAX_PATTERN_NESTING: u32 = 32;
-/// The most memory a compiled pattern may take.
-const MAX_PATTERN_SIZE: usize = 1 << 20;
 
 /// Whether the rules after a matching one still run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,24 +149,19 @@ fn normalize(s: &str) -> String {
 }
 
 fn regex(token: &Token, what: &str) -> Result<Regex, ConfigError> {
-    if token.text.len() > MAX_PATTERN_LEN {
-        return Err(token.error(format!(
-            "{what}: regex pattern too long: {} > {MAX_PATTERN_LEN}",
-            token.text.len()
-        )));
-    }
-    RegexBuilder::new(&token.text)
-        .nest_limit(MAX_PATTERN_NESTING)
-        .size_limit(MAX_PATTERN_SIZE)
-        .build()
-        .map_err(|e| {
+    bounded_regex(&token.text).map_err(|error| match error {
+        PatternError::TooLong(len) => token.error(format!(
+            "{what}: regex pattern too long: {len} > {MAX_PATTERN_LEN}"
+        )),
+        PatternError::Invalid(e) => {
             let text = e.to_string();
             let last = text.lines().last().unwrap_or_default().trim().to_owned();
             token.error(format!(
                 "{what}: invalid regex pattern {:?}: {last}",
                 token.text
             ))
-        })
+        }
+    })
 }
 
 /// A regex whose replacement uses no group it does not have.

@@ -1,23 +1,14 @@
 //! Reading `template CLASS TYPE [ZONE...] { ... }`.
 
+use clusterdns_api::pattern::{MAX_PATTERN_LEN, PatternError, bounded_regex};
 use clusterdns_api::proto::op::ResponseCode;
 use clusterdns_api::proto::rr::{DNSClass, Name, RecordType};
 use clusterdns_api::wire::WireName;
 use clusterdns_api::zone::parse_zone;
 use clusterdns_api::{ConfigError, Directive, Fallthrough, SetupCtx, Token};
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 
 use crate::gotmpl::GoTemplate;
-
-/// CoreDNS's cap on a `match` pattern, which keeps a typo from compiling into an
-/// enormous automaton.
-pub(crate) const MAX_PATTERN_LEN: usize = 10_000;
-/// How deeply a pattern may nest groups and repetitions (as `errors consolidate`):
-/// compiling recurses once per level, and a reload builds plugins on a thread with a
-/// small stack.
-const MAX_PATTERN_NESTING: u32 = 32;
-/// The most memory a compiled pattern may take.
-const MAX_PATTERN_SIZE: usize = 1 << 20;
 
 /// Which section a record template fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,23 +179,16 @@ pub(crate) fn parse_rcode(token: &Token) -> Result<ResponseCode, ConfigError> {
 
 /// A `match` pattern, bounded in length, nesting and compiled size.
 pub(crate) fn parse_regex(token: &Token) -> Result<Regex, ConfigError> {
-    if token.text.len() > MAX_PATTERN_LEN {
-        return Err(token.error(format!(
-            "regex pattern too long: {} > {MAX_PATTERN_LEN}",
-            token.text.len()
-        )));
-    }
-    RegexBuilder::new(&token.text)
-        .nest_limit(MAX_PATTERN_NESTING)
-        .size_limit(MAX_PATTERN_SIZE)
-        .build()
-        .map_err(|e| {
-            token.error(format!(
-                "could not parse regex: {}, {}",
-                token.text,
-                regex_problem(&e)
-            ))
-        })
+    bounded_regex(&token.text).map_err(|error| match error {
+        PatternError::TooLong(len) => {
+            token.error(format!("regex pattern too long: {len} > {MAX_PATTERN_LEN}"))
+        }
+        PatternError::Invalid(e) => token.error(format!(
+            "could not parse regex: {}, {}",
+            token.text,
+            regex_problem(&e)
+        )),
+    })
 }
 
 fn parse_records(option: &Directive) -> Result<Vec<RrTemplate>, ConfigError> {
